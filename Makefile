@@ -1,0 +1,44 @@
+# Two commands for a newcomer: `make serve` and `make test`. Each installs what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROFILE ?=
+ACCEPT ?=
+PYTEST_ARGS ?=
+
+.PHONY: install serve engine test test-fast lint bench clean
+
+install: $(STAMP)
+
+# Re-runs only when the project's dependencies or the engine install script change.
+$(STAMP): pyproject.toml scripts/install-engine.sh
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip 2> >(grep -v "is ignored" >&2)
+	VENV=$(VENV) bash scripts/install-engine.sh
+	@$(PY) -m pip install --quiet -e '.[dev,demo]' 2> >(grep -v "is ignored" >&2)
+	@touch $@
+
+## Engine + gateway on 127.0.0.1:8000 (PROFILE=configs/x.yaml to choose; default: GPU -> MedGemma 1.5 4B, else CPU demo)
+serve: install
+	$(PY) -m serve up $(if $(PROFILE),--profile $(PROFILE)) $(if $(ACCEPT),--accept-hai-def-terms $(ACCEPT))
+
+## Engine only, on its loopback port (no gateway)
+engine: install
+	$(PY) -m serve engine $(if $(PROFILE),--profile $(PROFILE)) $(if $(ACCEPT),--accept-hai-def-terms $(ACCEPT))
+
+## All three tiers, the real CPU engine included
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## The fast tiers only (no engine)
+test-fast: install
+	$(PY) -m pytest -m "not engine" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check serve clients benchmarks tests
+	$(VENV)/bin/ruff format --check serve clients benchmarks tests
+
+clean:
+	rm -rf $(VENV) .cache .state .pytest_cache

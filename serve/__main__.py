@@ -1,0 +1,130 @@
+"""`python -m serve` / `medgemma-serve`: parse arguments, load the profile, run. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from serve import launcher
+from serve.config import ConfigError, Profile, load_config, redacted
+from serve.engine.command import ProfileError, vllm_command
+
+log = logging.getLogger("serve")
+CACHE = Path(".cache/checkpoints")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="medgemma-serve", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("up", "engine + gateway (the default way to serve)"),
+        ("engine", "the engine alone, on its loopback port"),
+        ("command", "print the vLLM command a profile gives, and exit"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument(
+            "--profile", type=Path, help="a YAML in configs/ (default: GPU -> MedGemma, else demo)"
+        )
+        p.add_argument(
+            "--accept-hai-def-terms",
+            metavar="VERSION",
+            help=f"accept the HAI-DEF terms (or set {launcher.ACCEPT_ENV})",
+        )
+        p.add_argument("--cache-dir", type=Path, default=CACHE, help="where demo checkpoints are built")
+    gw = sub.add_parser("gateway", help="the gateway alone, in front of a running engine")
+    gw.add_argument("--profile", type=Path)
+    gw.add_argument("--upstream", help="engine base URL (default: the profile's engine port on 127.0.0.1)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    try:
+        profile = load_config(args.profile or launcher.default_profile())
+        if args.command == "command":
+            print(" ".join(vllm_command(profile)))
+            return 0
+        if args.command != "gateway":
+            launcher.check_operator_terms(profile, launcher.accepted_terms(args.accept_hai_def_terms))
+        log.info("profile %s: %s", profile.name, json.dumps(redacted(profile)))
+        return _run(_serve(args, profile))
+    except (ConfigError, ProfileError, launcher.TermsNotAccepted) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(coro) -> int:  # type: ignore[no-untyped-def]
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        return uvloop.run(coro)
+    return asyncio.run(coro)
+
+
+async def _serve(args: argparse.Namespace, profile: Profile) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if args.command == "gateway":
+        return await _gateway_only(args, profile, stop)
+    model = await asyncio.to_thread(launcher.resolve_model, profile, args.cache_dir)
+    supervisor = launcher.make_supervisor(profile, model, vllm=launcher.vllm_executable())
+    runner = None
+    try:
+        await supervisor.start()
+        if args.command == "up":
+            runner = await _start_gateway(profile, launcher.engine_url(profile))
+        _announce(profile, args.command)
+        await launcher.wait_for_stop(stop, supervisor)
+        return 0
+    except Exception as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await supervisor.stop()
+
+
+async def _start_gateway(profile: Profile, upstream: str):  # type: ignore[no-untyped-def]
+    from serve.gateway.app import GatewayConfig, create_app
+    from serve.gateway.server import start_site
+
+    app = create_app(GatewayConfig.from_profile(profile, upstream))
+    return await start_site(app, profile.gateway.host, profile.gateway.port)
+
+
+async def _gateway_only(args: argparse.Namespace, profile: Profile, stop: asyncio.Event) -> int:
+    runner = await _start_gateway(profile, args.upstream or launcher.engine_url(profile))
+    _announce(profile, "gateway")
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+def _announce(profile: Profile, command: str) -> None:
+    if command == "engine":
+        url = launcher.engine_url(profile) + "/v1"
+        print(f"\nEngine ready (no gateway: no disclaimer, no terms check). Base URL: {url}\n", flush=True)
+        return
+    g = profile.gateway
+    print(
+        f"\nReady. OpenAI base URL: http://{g.host}:{g.port}/v1   model: {profile.model.served_name}\n"
+        f"Acknowledge the HAI-DEF terms with the header 'HAI-DEF-Acknowledged: {g.terms.version}' "
+        f"(GET /v1/terms). Ctrl-C stops everything.\n",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

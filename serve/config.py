@@ -1,0 +1,133 @@
+"""Deployment profiles: the pydantic models for one YAML in configs/, and load_config(), their only reader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from serve import terms
+
+
+class ConfigError(ValueError):
+    """A profile that cannot be used; the message names the file and the offending key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSettings(Strict):
+    # An HF id, a local path, or "demo:<variant>" for a checkpoint the project builds itself.
+    source: str
+    served_name: str
+    family: Literal["gemma3", "other"] = "gemma3"
+    # "hai-def": the operator must accept the HAI-DEF terms before the launcher starts it.
+    license: Literal["hai-def", "none"] = "hai-def"
+
+
+class RestartPolicy(Strict):
+    max_restarts: int = Field(5, ge=0)
+    backoff_initial_s: float = Field(2.0, gt=0)
+    backoff_max_s: float = Field(60.0, gt=0)
+    # A run that stayed healthy this long resets the restart budget.
+    reset_after_s: float = Field(300.0, gt=0)
+
+
+class EngineSettings(Strict):
+    port: int = Field(8100, ge=1, le=65535)
+    env: dict[str, str] = {}
+    startup_timeout_s: float = Field(900.0, gt=0)
+    stop_grace_s: float = Field(20.0, gt=0)
+    restart: RestartPolicy = RestartPolicy()
+
+
+class DisclaimerSettings(Strict):
+    text: str = terms.DISCLAIMER
+    append_to_output: bool = True
+    header: str = "X-Disclaimer"
+
+
+class TermsSettings(Strict):
+    version: str = terms.TERMS_VERSION
+    url: str = terms.TERMS_URL
+    prohibited_use_url: str = terms.PROHIBITED_USE_URL
+    database: Path = Path(".state/acknowledgements.sqlite3")
+
+
+class AuthSettings(Strict):
+    # Secrets never live in YAML: name the environment variable or file that holds the keys.
+    api_keys_env: str | None = None
+    api_keys_file: Path | None = None
+
+
+class GatewaySettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    disclaimer: DisclaimerSettings = DisclaimerSettings()
+    terms: TermsSettings = TermsSettings()
+    auth: AuthSettings = AuthSettings()
+    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    read_timeout_s: float = Field(300.0, gt=0)
+
+
+class Profile(Strict):
+    name: str
+    description: str = ""
+    model: ModelSettings
+    engine: EngineSettings = EngineSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    # vLLM's own long-form flags, passed through to `vllm serve` (see serve/engine/command.py).
+    vllm: dict[str, Any] = {}
+
+    @field_validator("vllm")
+    @classmethod
+    def _flags_are_long_form_names(cls, flags: dict[str, Any]) -> dict[str, Any]:
+        for key in flags:
+            if key.startswith("-") or "_" in key or " " in key:
+                raise ValueError(
+                    f"vllm flag {key!r}: write the long form without dashes, e.g. 'max-model-len'"
+                )
+        return flags
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Profile:
+    """Read and validate one profile; unknown keys fail, naming the key and the file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read profile: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a profile is a mapping of keys, got {type(raw).__name__}")
+    try:
+        return Profile.model_validate(_merge(raw, overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from None
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{where}: {what}")
+    return "; ".join(parts)
+
+
+def redacted(profile: Profile) -> dict[str, Any]:
+    """The effective config for the start-up log; it holds no secrets (they live in env/files)."""
+    return profile.model_dump(mode="json")

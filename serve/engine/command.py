@@ -1,0 +1,68 @@
+"""The pure builder of the `vllm serve` command line from a profile, and the checks that refuse bad profiles."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from serve.config import Profile
+
+ENGINE_HOST = "127.0.0.1"  # vLLM's --api-key guards only /v1 routes: it must never leave loopback.
+HALF_PRECISION = frozenset({"float16", "half", "fp16"})
+# Set from our own keys (model/engine sections); a copy in `vllm:` would silently fight them.
+RESERVED_FLAGS = frozenset({"model", "host", "port", "served-model-name", "api-key"})
+# Request logging would write prompt text (medical data) into the engine's log.
+FORBIDDEN_FLAGS = frozenset({"enable-log-requests", "enable-log-outputs"})
+
+
+class ProfileError(ValueError):
+    """A profile the launcher refuses to run, with the reason a person can act on."""
+
+
+def check_profile(profile: Profile) -> None:
+    flags = profile.vllm
+    for name in sorted(RESERVED_FLAGS & flags.keys()):
+        raise ProfileError(f"vllm.{name} is set by the launcher; use the model/engine sections instead")
+    for name in sorted(FORBIDDEN_FLAGS & flags.keys()):
+        raise ProfileError(f"vllm.{name} would log prompt text (medical data); it is not allowed")
+    dtype = str(flags.get("dtype", "auto")).lower()
+    if profile.model.family == "gemma3" and dtype in HALF_PRECISION:
+        raise ProfileError(
+            f"vllm.dtype={dtype!r}: Gemma 3 (and so MedGemma) overflows in float16 and produces NaN or "
+            "empty output; use 'bfloat16' (or 'float32' on GPUs without bf16)"
+        )
+
+
+def vllm_command(profile: Profile, *, model: str | None = None, executable: str = "vllm") -> list[str]:
+    """`vllm serve` argv for a profile; `model` overrides the profile's source (e.g. a built demo path)."""
+    check_profile(profile)
+    argv = [
+        executable,
+        "serve",
+        model or profile.model.source,
+        "--host",
+        ENGINE_HOST,
+        "--port",
+        str(profile.engine.port),
+        "--served-model-name",
+        profile.model.served_name,
+    ]
+    for name, value in profile.vllm.items():
+        argv += render_flag(name, value)
+    return argv
+
+
+def render_flag(name: str, value: Any) -> list[str]:
+    """One long-form flag: booleans as --x / --no-x, mappings as JSON, lists as several values."""
+    flag = f"--{name}"
+    if value is True:
+        return [flag]
+    if value is False:
+        return [f"--no-{name}"]
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [flag, json.dumps(value, separators=(",", ":"), sort_keys=True)]
+    if isinstance(value, list | tuple):
+        return [flag, *(str(v) for v in value)]
+    return [flag, str(value)]

@@ -1,0 +1,20 @@
+"""Runs the gateway app on a socket (aiohttp's AppRunner), with handler cancellation on client disconnect."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+log = logging.getLogger("serve.gateway")
+
+
+async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
+    # handler_cancellation: a client that disconnects cancels its handler, which closes the engine request.
+    # access_log=None: our own structured line per request replaces it (and never logs more than we choose).
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
+    await site.start()
+    log.info("gateway listening on http://%s:%d", host, port)
+    return runner

@@ -1,0 +1,67 @@
+"""Shared fixtures: a fresh registry per test, the scripted fake engine, and a gateway factory around them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from benchmarks.fake_upstream import Script, create_fake_upstream
+from serve.config import GatewaySettings, TermsSettings
+from serve.gateway.app import GatewayConfig, create_app
+from serve.gateway.auth import KeyRing
+from serve.gateway.store import AckStore
+
+MODEL = "demo-model"
+VERSION = "2024-11-15"
+ACK = {"HAI-DEF-Acknowledged": VERSION}
+
+
+@pytest.fixture
+def script() -> Script:
+    return Script(model=MODEL)
+
+
+@pytest.fixture
+async def engine(aiohttp_server, script):
+    return await aiohttp_server(create_fake_upstream(script))
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "acks.sqlite3"
+
+
+@pytest.fixture
+def make_gateway(aiohttp_client, engine, registry, db):
+    """Build a gateway app against the fake engine; keyword arguments change its settings."""
+
+    made = []
+
+    async def make(*, keys: list[str] | None = None, upstream: str | None = None, **settings):
+        terms = settings.pop("terms", {})
+        gs = GatewaySettings(terms=TermsSettings(database=db, **terms), **settings)
+        cfg = GatewayConfig(gs, [MODEL], upstream or str(engine.make_url("")).rstrip("/"))
+        # The first gateway of a test uses the test's registry; a "restarted" one gets its own, as a new
+        # process would.
+        reg = registry if not made else CollectorRegistry()
+        made.append(reg)
+        app = create_app(cfg, registry=reg, store=AckStore(db), keys=KeyRing(keys or []))
+        return await aiohttp_client(app)
+
+    return make
+
+
+@pytest.fixture
+async def gateway(make_gateway):
+    return await make_gateway()
+
+
+def chat_body(**extra):
+    return {"model": MODEL, "messages": [{"role": "user", "content": "What is a pneumothorax?"}], **extra}

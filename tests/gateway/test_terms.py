@@ -1,0 +1,101 @@
+"""Tier 1: HAI-DEF acknowledgement by header and per key, API keys, persistence, version bumps."""
+
+from serve import terms
+from serve.gateway.auth import hash_key
+from serve.gateway.store import AckStore
+from tests.conftest import ACK, VERSION, chat_body
+
+KEY = {"Authorization": "Bearer sk-alice"}
+
+
+async def test_chat_without_ack_is_refused_with_actionable_403(gateway, script):
+    resp = await gateway.post("/v1/chat/completions", json=chat_body())
+    assert resp.status == 403
+    error = (await resp.json())["error"]
+    assert error["type"] == "permission_error" and error["code"] == "terms_not_acknowledged"
+    for needle in (terms.TERMS_URL, terms.PROHIBITED_USE_URL, f"HAI-DEF-Acknowledged: {VERSION}"):
+        assert needle in error["message"]
+    assert script.seen == []  # nothing reached the engine
+
+
+async def test_stream_without_ack_is_refused_before_streaming(gateway):
+    resp = await gateway.post("/v1/chat/completions", json=chat_body(stream=True))
+    assert resp.status == 403 and resp.content_type == "application/json"
+
+
+async def test_wrong_version_in_header_is_refused_as_outdated(gateway, registry):
+    resp = await gateway.post(
+        "/v1/chat/completions", json=chat_body(), headers={"HAI-DEF-Acknowledged": "2023-01-01"}
+    )
+    assert resp.status == 403
+    assert "not the current one" in (await resp.json())["error"]["message"]
+    assert registry.get_sample_value("medgemma_gateway_terms_refusals_total", {"reason": "outdated"}) == 1
+
+
+async def test_every_model_route_is_guarded(gateway):
+    for method, path in (
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/v1/completions"),
+        ("GET", "/v1/models"),
+    ):
+        assert (await gateway.request(method, path, json={})).status == 403, path
+
+
+async def test_terms_document_needs_no_key(make_gateway):
+    gw = await make_gateway(keys=["sk-alice"])
+    doc = await (await gw.get("/v1/terms")).json()
+    assert doc["version"] == VERSION and doc["terms_url"] == terms.TERMS_URL
+    assert doc["use_restrictions"] == list(terms.RESTRICTIONS)
+    assert doc["disclaimer"] == terms.DISCLAIMER
+    assert doc["acknowledge"]["per_key"] == "POST /v1/terms/acknowledge"
+
+
+async def test_keys_configured_missing_or_unknown_key_is_401(make_gateway):
+    gw = await make_gateway(keys=["sk-alice"])
+    missing = await gw.post("/v1/chat/completions", json=chat_body(), headers=ACK)
+    unknown = await gw.post(
+        "/v1/chat/completions", json=chat_body(), headers={**ACK, "Authorization": "Bearer sk-eve"}
+    )
+    for resp in (missing, unknown):
+        assert resp.status == 401 and (await resp.json())["error"]["code"] == "invalid_api_key"
+
+
+async def test_per_key_acknowledgement_lets_the_key_through_and_persists(make_gateway, db):
+    gw = await make_gateway(keys=["sk-alice", "sk-bob"])
+    assert (await gw.post("/v1/chat/completions", json=chat_body(), headers=KEY)).status == 403
+    ack = await gw.post("/v1/terms/acknowledge", json={"version": VERSION}, headers=KEY)
+    assert ack.status == 200 and (await ack.json())["version"] == VERSION
+    assert (await gw.post("/v1/chat/completions", json=chat_body(), headers=KEY)).status == 200
+    bob = {"Authorization": "Bearer sk-bob"}
+    assert (await gw.post("/v1/chat/completions", json=chat_body(), headers=bob)).status == 403
+    restarted = AckStore(db)  # a new process reads the same file
+    assert restarted.has(hash_key("sk-alice"), VERSION)
+    assert "sk-alice" not in db.read_bytes().decode("latin-1")  # only the hash is stored
+
+
+async def test_acknowledgement_survives_an_app_restart(make_gateway):
+    gw = await make_gateway(keys=["sk-alice"])
+    await gw.post("/v1/terms/acknowledge", json={"version": VERSION}, headers=KEY)
+    await gw.close()
+    again = await make_gateway(keys=["sk-alice"])
+    assert (await again.post("/v1/chat/completions", json=chat_body(), headers=KEY)).status == 200
+
+
+async def test_terms_version_bump_invalidates_older_acknowledgements(make_gateway):
+    gw = await make_gateway(keys=["sk-alice"])
+    await gw.post("/v1/terms/acknowledge", json={"version": VERSION}, headers=KEY)
+    await gw.close()
+    bumped = await make_gateway(keys=["sk-alice"], terms={"version": "2027-01-01"})
+    resp = await bumped.post("/v1/chat/completions", json=chat_body(), headers=KEY)
+    assert resp.status == 403 and "2027-01-01" in (await resp.json())["error"]["message"]
+
+
+async def test_acknowledging_a_wrong_version_is_400(make_gateway):
+    gw = await make_gateway(keys=["sk-alice"])
+    resp = await gw.post("/v1/terms/acknowledge", json={"version": "1999-01-01"}, headers=KEY)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "terms_version_mismatch"
+
+
+async def test_per_key_acknowledgement_in_local_mode_says_use_the_header(gateway):
+    resp = await gateway.post("/v1/terms/acknowledge", json={"version": VERSION})
+    assert resp.status == 400 and "HAI-DEF-Acknowledged" in (await resp.json())["error"]["message"]
