@@ -1,0 +1,116 @@
+"""Tier 3: the real stack (`python -m serve up`: vLLM CPU engine + gateway) once per test session."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Thread
+
+import psutil
+import pytest
+import yaml
+from openai import OpenAI
+
+ROOT = Path(__file__).resolve().parents[2]
+ACK_HEADERS = {"HAI-DEF-Acknowledged": "2024-11-15"}
+START_TIMEOUT_S = 900
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    gateway_url: str
+    engine_url: str
+    model: str
+    proc: subprocess.Popen
+    log: deque
+
+    def client(self, *, ack: bool = True, **kw) -> OpenAI:
+        headers = ACK_HEADERS if ack else {}
+        return OpenAI(base_url=self.gateway_url + "/v1", api_key="local", max_retries=0, timeout=120,
+                      default_headers=headers, **kw)  # fmt: skip
+
+    def engine_client(self) -> OpenAI:
+        return OpenAI(base_url=self.engine_url + "/v1", api_key="local", max_retries=0, timeout=120)
+
+
+def _profile(tmp: Path) -> Path:
+    raw = yaml.safe_load((ROOT / "configs" / "cpu-demo.yaml").read_text())
+    raw["engine"]["port"] = free_port()
+    raw["gateway"] = {"port": free_port(), "terms": {"database": str(tmp / "acks.sqlite3")}}
+    path = tmp / "profile.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _wait_ready(proc: subprocess.Popen, url: str, log: deque) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the stack exited during start:\n" + "\n".join(log))
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise RuntimeError("the stack did not become healthy:\n" + "\n".join(log))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("stack")
+    profile = _profile(tmp)
+    raw = yaml.safe_load(profile.read_text())
+    cmd = [
+        sys.executable,
+        "-m",
+        "serve",
+        "up",
+        "--profile",
+        str(profile),
+        "--cache-dir",
+        str(ROOT / ".cache" / "checkpoints"),
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    log: deque = deque(maxlen=400)
+    Thread(target=lambda: [log.append(line.rstrip()) for line in proc.stdout], daemon=True).start()
+    s = Stack(f"http://127.0.0.1:{raw['gateway']['port']}", f"http://127.0.0.1:{raw['engine']['port']}",
+              raw["model"]["served_name"], proc, log)  # fmt: skip
+    try:
+        _wait_ready(proc, s.gateway_url, log)
+        yield s
+    finally:
+        _stop_and_check_no_orphans(proc)
+
+
+def _stop_and_check_no_orphans(proc: subprocess.Popen) -> None:
+    try:
+        tree = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        tree = []
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C on `make serve` sends
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    time.sleep(1)
+    left = [p.pid for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"engine processes outlived the stack: {left}"
