@@ -18,10 +18,10 @@ from serve.config import GatewaySettings, Profile
 from serve.gateway import proxy, terms_gate
 from serve.gateway.accounting import CLIENT_CLOSED, Record, finish
 from serve.gateway.auth import KeyRing
-from serve.gateway.errors import GatewayError, bad_request, route_not_found
+from serve.gateway.errors import GatewayError, bad_request, route_not_found, store_unavailable
 from serve.gateway.metrics import GatewayMetrics
 from serve.gateway.requests import Prepared, parse_json, prepare
-from serve.gateway.store import AckStore
+from serve.gateway.store import AckStore, SqliteAckStore, StoreUnavailable
 from serve.gateway.upstream import Upstream
 
 REQUEST_ID = "X-Request-Id"
@@ -86,7 +86,7 @@ async def model_call(request: web.Request, *, route: str, chat: bool) -> web.Str
 
 
 async def _model_call(request: web.Request, gw: Gateway, rec: Record, chat: bool) -> web.StreamResponse:
-    admit(request, gw)
+    await admit(request, gw)
     raw = await read_body(request)
     prep: Prepared = prepare(raw, gw.cfg.models, gw.settings.disclaimer.text, chat=chat)
     rec.model, rec.stream = prep.model, prep.stream
@@ -107,11 +107,16 @@ async def _model_call(request: web.Request, gw: Gateway, rec: Record, chat: bool
         raise proxy.upstream_error(exc, gw.metrics) from None
 
 
-def admit(request: web.Request, gw: Gateway) -> terms_gate.Client:
+async def admit(request: web.Request, gw: Gateway) -> terms_gate.Client:
     """401 for a missing/unknown key (when keys are configured), 403 until the terms are acknowledged."""
     client = terms_gate.identify(gw.keys, request.headers.get("Authorization"))
     version = gw.settings.terms.version
-    reason = terms_gate.acknowledgement(request.headers.get(terms.ACK_HEADER), client, gw.store, version)
+    try:
+        reason = await terms_gate.acknowledgement(
+            request.headers.get(terms.ACK_HEADER), client, gw.store, version
+        )
+    except StoreUnavailable:
+        raise store_unavailable() from None
     if reason is not None:
         gw.metrics.terms_refusals.labels(reason).inc()
         raise terms_gate.refusal(gw.settings.terms, reason, gw.keys.enabled)
@@ -143,7 +148,7 @@ async def models(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     headers = gw.response_headers(request_id(request))
     try:
-        admit(request, gw)
+        await admit(request, gw)
         async with gw.upstream.get("/v1/models") as resp:
             return web.Response(
                 status=resp.status, body=await resp.read(), content_type=resp.content_type, headers=headers
@@ -180,7 +185,9 @@ async def acknowledge(request: web.Request) -> web.Response:
                 "terms_version_mismatch",
             )
         assert client.key_hash is not None
-        when = gw.store.acknowledge(client.key_hash, version)
+        when = await gw.store.acknowledge(client.key_hash, version)
+    except StoreUnavailable:
+        return store_unavailable().to_response()
     except GatewayError as err:
         return err.to_response()
     return web.json_response({"acknowledged": True, "version": version, "acknowledged_at": when})
@@ -264,7 +271,7 @@ def create_app(
         upstream,
         GatewayMetrics(registry, cfg.models),
         registry,
-        store if store is not None else AckStore(s.terms.database),
+        store if store is not None else SqliteAckStore(s.terms.database),
         keys if keys is not None else KeyRing.from_settings(s.auth),
     )
     app = web.Application(client_max_size=s.max_body_bytes, middlewares=[envelope_errors])
@@ -288,4 +295,4 @@ async def _start(app: web.Application) -> None:
 
 async def _stop(app: web.Application) -> None:
     await app[GATEWAY].upstream.close()
-    app[GATEWAY].store.close()
+    await app[GATEWAY].store.close()

@@ -79,3 +79,10 @@ def engine_failed(detail: str) -> GatewayError:
     return GatewayError(
         502, f"The model engine failed while answering ({detail}).", "server_error", "engine_error"
     )
+
+
+def store_unavailable() -> GatewayError:
+    return GatewayError(
+        503, "The acknowledgement store is not reachable, so acknowledgements cannot be checked; retry shortly.",
+        "server_error", "store_unavailable", headers={"Retry-After": "5"},
+    )  # fmt: skip

@@ -29,11 +29,14 @@ def identify(keys: KeyRing, authorization: str | None) -> Client:
     return Client(key_hash)
 
 
-def acknowledgement(header: str | None, client: Client, store: AckStore, version: str) -> str | None:
-    """None when acknowledged, else the refusal reason (a bounded label for metrics)."""
+async def acknowledgement(header: str | None, client: Client, store: AckStore, version: str) -> str | None:
+    """None when acknowledged, else the refusal reason (a bounded label for metrics).
+
+    A store that cannot be reached raises StoreUnavailable: the caller refuses, it never lets the client by.
+    """
     if header is not None and header.strip() == version:
         return None
-    if client.key_hash is not None and store.has(client.key_hash, version):
+    if client.key_hash is not None and await store.has(client.key_hash, version):
         return None
     return "outdated" if header else "missing"
 

@@ -1,8 +1,9 @@
 """Tier 1: HAI-DEF acknowledgement by header and per key, API keys, persistence, version bumps."""
 
 from serve import terms
+from serve.gateway.app import GATEWAY
 from serve.gateway.auth import hash_key
-from serve.gateway.store import AckStore
+from serve.gateway.store import SqliteAckStore
 from tests.conftest import ACK, VERSION, chat_body
 
 KEY = {"Authorization": "Bearer sk-alice"}
@@ -68,8 +69,8 @@ async def test_per_key_acknowledgement_lets_the_key_through_and_persists(make_ga
     assert (await gw.post("/v1/chat/completions", json=chat_body(), headers=KEY)).status == 200
     bob = {"Authorization": "Bearer sk-bob"}
     assert (await gw.post("/v1/chat/completions", json=chat_body(), headers=bob)).status == 403
-    restarted = AckStore(db)  # a new process reads the same file
-    assert restarted.has(hash_key("sk-alice"), VERSION)
+    restarted = SqliteAckStore(db)  # a new process reads the same file
+    assert await restarted.has(hash_key("sk-alice"), VERSION)
     assert "sk-alice" not in db.read_bytes().decode("latin-1")  # only the hash is stored
 
 
@@ -99,3 +100,22 @@ async def test_acknowledging_a_wrong_version_is_400(make_gateway):
 async def test_per_key_acknowledgement_in_local_mode_says_use_the_header(gateway):
     resp = await gateway.post("/v1/terms/acknowledge", json={"version": VERSION})
     assert resp.status == 400 and "HAI-DEF-Acknowledged" in (await resp.json())["error"]["message"]
+
+
+async def test_store_that_cannot_be_read_refuses_with_503_never_a_bypass(make_gateway, db):
+    gw = await make_gateway(keys=["sk-alice"])
+    await gw.post("/v1/terms/acknowledge", json={"version": VERSION}, headers=KEY)
+    store = gw.app[GATEWAY].store
+    await store.close()  # the store goes away under the running gateway
+    fresh = {"Authorization": "Bearer sk-alice"}
+    store._known.clear()
+    resp = await gw.post("/v1/chat/completions", json=chat_body(), headers=fresh)
+    assert resp.status == 503 and (await resp.json())["error"]["code"] == "store_unavailable"
+
+
+async def test_acknowledgement_written_by_another_gateway_is_seen_at_once(make_gateway, db):
+    first = await make_gateway(keys=["sk-alice"])
+    second = await make_gateway(keys=["sk-alice"])  # same SQLite file, separate process-like app
+    assert (await second.post("/v1/chat/completions", json=chat_body(), headers=KEY)).status == 403
+    await first.post("/v1/terms/acknowledge", json={"version": VERSION}, headers=KEY)
+    assert (await second.post("/v1/chat/completions", json=chat_body(), headers=KEY)).status == 200

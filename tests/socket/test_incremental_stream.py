@@ -11,7 +11,7 @@ from serve.config import GatewaySettings, TermsSettings
 from serve.gateway.app import GatewayConfig, create_app
 from serve.gateway.auth import KeyRing
 from serve.gateway.server import start_site
-from serve.gateway.store import AckStore
+from serve.gateway.store import SqliteAckStore
 from tests.conftest import ACK, MODEL, chat_body
 
 GAP = 0.15
@@ -23,7 +23,9 @@ async def test_stream_chunks_arrive_incrementally_through_the_gateway(
     engine = await aiohttp_server(create_fake_upstream(Script(model=MODEL, chunks=6, gap_s=GAP)))
     cfg = GatewayConfig(GatewaySettings(terms=TermsSettings(database=tmp_path / "a.db")), [MODEL],
                         str(engine.make_url("")).rstrip("/"))  # fmt: skip
-    app = create_app(cfg, registry=CollectorRegistry(), store=AckStore(tmp_path / "a.db"), keys=KeyRing())
+    app = create_app(
+        cfg, registry=CollectorRegistry(), store=SqliteAckStore(tmp_path / "a.db"), keys=KeyRing()
+    )
     runner = await start_site(app, "127.0.0.1", unused_tcp_port)
     arrivals: list[float] = []
     try:
