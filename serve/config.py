@@ -63,12 +63,28 @@ class AuthSettings(Strict):
     api_keys_file: Path | None = None
 
 
+class ImageSettings(Strict):
+    max_image_bytes: int = Field(20 * 1024 * 1024, gt=0)  # one decoded image file
+    max_pixels: int = Field(40_000_000, gt=0)  # beyond a 6k x 6k radiograph: a decompression bomb
+    max_side: int = Field(16384, gt=0)
+    # Remote image URLs are refused unless their host is listed; listed hosts must resolve to public addresses.
+    remote_hosts: list[str] = []
+
+
+class LimitSettings(Strict):
+    # Beyond these the gateway answers 429 at once rather than queueing without bound.
+    max_concurrent: int = Field(1024, gt=0)
+    max_concurrent_per_key: int = Field(256, gt=0)
+
+
 class GatewaySettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     disclaimer: DisclaimerSettings = DisclaimerSettings()
     terms: TermsSettings = TermsSettings()
     auth: AuthSettings = AuthSettings()
+    images: ImageSettings = ImageSettings()
+    limits: LimitSettings = LimitSettings()
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
     connect_timeout_s: float = Field(5.0, gt=0)
     read_timeout_s: float = Field(300.0, gt=0)

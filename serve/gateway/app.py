@@ -19,8 +19,10 @@ from serve.gateway import proxy, terms_gate
 from serve.gateway.accounting import CLIENT_CLOSED, Record, finish
 from serve.gateway.auth import KeyRing
 from serve.gateway.errors import GatewayError, bad_request, route_not_found, store_unavailable
+from serve.gateway.images import check_images
+from serve.gateway.limits import ConcurrencyLimiter
 from serve.gateway.metrics import GatewayMetrics
-from serve.gateway.requests import Prepared, parse_json, prepare
+from serve.gateway.requests import finalize, parse, parse_json
 from serve.gateway.store import AckStore, SqliteAckStore, StoreUnavailable
 from serve.gateway.upstream import Upstream
 
@@ -33,10 +35,12 @@ class GatewayConfig:
     settings: GatewaySettings
     models: list[str]
     upstream_url: str
+    max_images: int | None = None  # images per request the engine takes (vLLM's limit-mm-per-prompt)
 
     @classmethod
     def from_profile(cls, profile: Profile, upstream_url: str) -> GatewayConfig:
-        return cls(profile.gateway, [profile.model.served_name], upstream_url)
+        limit = (profile.vllm.get("limit-mm-per-prompt") or {}).get("image")
+        return cls(profile.gateway, [profile.model.served_name], upstream_url, limit)
 
 
 @dataclass
@@ -49,6 +53,7 @@ class Gateway:
     registry: CollectorRegistry
     store: AckStore
     keys: KeyRing
+    limiter: ConcurrencyLimiter
 
     @property
     def settings(self) -> GatewaySettings:
@@ -86,10 +91,18 @@ async def model_call(request: web.Request, *, route: str, chat: bool) -> web.Str
 
 
 async def _model_call(request: web.Request, gw: Gateway, rec: Record, chat: bool) -> web.StreamResponse:
-    await admit(request, gw)
+    client = await admit(request, gw)
+    with gw.limiter.slot(client.key_hash):
+        return await _forward(request, gw, rec, chat)
+
+
+async def _forward(request: web.Request, gw: Gateway, rec: Record, chat: bool) -> web.StreamResponse:
     raw = await read_body(request)
-    prep: Prepared = prepare(raw, gw.cfg.models, gw.settings.disclaimer.text, chat=chat)
-    rec.model, rec.stream = prep.model, prep.stream
+    parsed = parse(raw, gw.cfg.models, chat=chat, max_images=gw.cfg.max_images)
+    rec.model, rec.stream = parsed.model, parsed.stream
+    if parsed.images:  # Pillow decodes: off the event loop
+        await asyncio.to_thread(check_images, parsed.images, gw.settings.images)
+    prep = finalize(parsed, gw.settings.disclaimer.text, chat=chat)
     ctx = proxy.Context(
         chat=chat,
         disclaimer=gw.settings.disclaimer.text,
@@ -273,6 +286,7 @@ def create_app(
         registry,
         store if store is not None else SqliteAckStore(s.terms.database),
         keys if keys is not None else KeyRing.from_settings(s.auth),
+        ConcurrencyLimiter(s.limits),
     )
     app = web.Application(client_max_size=s.max_body_bytes, middlewares=[envelope_errors])
     app[GATEWAY] = gw

@@ -8,6 +8,15 @@ from typing import Any
 
 from serve.gateway import disclaimer as disc
 from serve.gateway.errors import bad_request, model_not_found
+from serve.gateway.images import ImagePart, check_count, image_parts
+
+
+@dataclass(frozen=True)
+class Parsed:
+    body: dict[str, Any]
+    model: str
+    stream: bool
+    images: list[ImagePart]  # checked (decoded) separately: that is blocking work
 
 
 @dataclass(frozen=True)
@@ -85,11 +94,27 @@ def ask_for_usage(body: dict[str, Any]) -> bool:
     return True
 
 
-def prepare(raw: bytes, served: list[str], disclaimer: str, *, chat: bool) -> Prepared:
+def parse(raw: bytes, served: list[str], *, chat: bool, max_images: int | None = None) -> Parsed:
+    """Everything the gateway must read of a request, checked; refusals are 4xx GatewayErrors."""
     body = parse_json(raw)
     model = check_model(body, served)
     stream = check_stream(body)
+    images: list[ImagePart] = []
     if chat:
-        body["messages"] = disc.merge_system(check_messages(body), disclaimer)
-    strip = ask_for_usage(body) if stream else False
-    return Prepared(json.dumps(body, separators=(",", ":")).encode(), model, stream, strip)
+        images = image_parts(check_messages(body))
+        check_count(images, max_images)
+    return Parsed(body, model, stream, images)
+
+
+def finalize(parsed: Parsed, disclaimer: str, *, chat: bool) -> Prepared:
+    """The body for the engine: the disclaimer merged into the system turn, usage asked for in streams."""
+    body = parsed.body
+    if chat:
+        body["messages"] = disc.merge_system(body["messages"], disclaimer)
+    strip = ask_for_usage(body) if parsed.stream else False
+    return Prepared(json.dumps(body, separators=(",", ":")).encode(), parsed.model, parsed.stream, strip)
+
+
+def prepare(raw: bytes, served: list[str], disclaimer: str, *, chat: bool) -> Prepared:
+    """parse + finalize, for callers with no images to decode (and for tests of the pure rewrite)."""
+    return finalize(parse(raw, served, chat=chat), disclaimer, chat=chat)
