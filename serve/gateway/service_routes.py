@@ -1,0 +1,86 @@
+"""The gateway's own routes: the terms document and per-key acknowledgement, health, metrics."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from serve import terms
+from serve.gateway import proxy, terms_gate
+from serve.gateway.errors import GatewayError, bad_request, store_unavailable
+from serve.gateway.model_routes import read_body
+from serve.gateway.requests import parse_json
+from serve.gateway.state import GATEWAY
+from serve.gateway.store import StoreUnavailable
+
+
+async def get_terms(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    return web.json_response(
+        terms_gate.terms_document(gw.settings.terms, gw.settings.disclaimer.text, gw.keys.enabled)
+    )
+
+
+async def acknowledge(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    try:
+        if not gw.keys.enabled:
+            raise bad_request(
+                f"This gateway has no API keys (local mode): acknowledge per request with the "
+                f"header '{terms.ACK_HEADER}: {gw.settings.terms.version}'.",
+                code="acknowledgement_needs_key",
+            )
+        client = terms_gate.identify(gw.keys, request.headers.get("Authorization"))
+        version = parse_json(await read_body(request)).get("version")
+        if version != gw.settings.terms.version:
+            raise bad_request(
+                f"'version' must be the current terms version {gw.settings.terms.version!r} "
+                f"(see GET /v1/terms).",
+                "version",
+                "terms_version_mismatch",
+            )
+        assert client.key_hash is not None
+        when = await gw.store.acknowledge(client.key_hash, version)
+    except StoreUnavailable:
+        return store_unavailable().to_response()
+    except GatewayError as err:
+        return err.to_response()
+    return web.json_response({"acknowledged": True, "version": version, "acknowledged_at": when})
+
+
+async def health(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    if await gw.upstream.healthy():
+        return web.json_response({"status": "ok", "gateway": "ok", "engine": "ok"})
+    err = GatewayError(
+        503,
+        "The gateway is up but the model engine is not ready.",
+        "server_error",
+        "engine_unavailable",
+        headers={"Retry-After": "5"},
+    )
+    return web.json_response(
+        {**err.envelope(), "status": "degraded", "gateway": "ok", "engine": "down"},
+        status=503,
+        headers=err.headers,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[GATEWAY].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def engine_metrics(request: web.Request) -> web.Response:
+    """The engine's own vllm:* metrics, so one Prometheus job scrapes both through the one open port."""
+    gw = request.app[GATEWAY]
+    try:
+        async with gw.upstream.get("/metrics") as resp:
+            return web.Response(
+                status=resp.status,
+                body=await resp.read(),
+                headers={"Content-Type": resp.headers.get("Content-Type", CONTENT_TYPE_LATEST)},
+            )
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        return proxy.upstream_error(exc, gw.metrics).to_response()

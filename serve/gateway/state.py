@@ -1,0 +1,67 @@
+"""What the gateway's handlers share: its config and its injected dependencies, one per app."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from serve.config import GatewaySettings, Profile
+from serve.gateway.auth import KeyRing
+from serve.gateway.limits import ConcurrencyLimiter
+from serve.gateway.metrics import GatewayMetrics
+from serve.gateway.store import AckStore
+from serve.gateway.upstream import Upstream
+
+REQUEST_ID = "X-Request-Id"
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    settings: GatewaySettings
+    models: list[str]
+    upstream_url: str
+    max_images: int | None = None  # images per request the engine takes (vLLM's limit-mm-per-prompt)
+
+    @classmethod
+    def from_profile(cls, profile: Profile, upstream_url: str) -> GatewayConfig:
+        limit = (profile.vllm.get("limit-mm-per-prompt") or {}).get("image")
+        return cls(profile.gateway, [profile.model.served_name], upstream_url, limit)
+
+
+@dataclass
+class Gateway:
+    """Everything the handlers share; one per app, held in app[GATEWAY]."""
+
+    cfg: GatewayConfig
+    upstream: Upstream
+    metrics: GatewayMetrics
+    registry: CollectorRegistry
+    store: AckStore
+    keys: KeyRing
+    limiter: ConcurrencyLimiter
+
+    @property
+    def settings(self) -> GatewaySettings:
+        return self.cfg.settings
+
+    def __post_init__(self) -> None:
+        # Header values must be latin-1 without line breaks; computed once, not per request.
+        text = " ".join(self.settings.disclaimer.text.split()).encode("ascii", "replace").decode()
+        self._disclaimer_header = (self.settings.disclaimer.header, text)
+
+    def response_headers(self, request_id: str) -> dict[str, str]:
+        name, text = self._disclaimer_header
+        return {REQUEST_ID: request_id, name: text}
+
+
+GATEWAY = web.AppKey("gateway", Gateway)
+
+
+def request_id(request: web.Request) -> str:
+    given = request.headers.get(REQUEST_ID, "")
+    return given if SAFE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
