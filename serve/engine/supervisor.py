@@ -108,6 +108,7 @@ class Supervisor:
             code = await wait_exit(self.child)
             if self._stopping:
                 return
+            await terminate(self.child, self.settings.stop_grace_s)  # its engine-core/workers, if orphaned
             failures = 1 if time.monotonic() - began > policy.reset_after_s else failures + 1
             if failures > policy.max_restarts:
                 self.state = "failed"

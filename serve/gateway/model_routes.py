@@ -14,7 +14,7 @@ from serve.gateway.accounting import CLIENT_CLOSED, Record, finish
 from serve.gateway.errors import GatewayError, store_unavailable
 from serve.gateway.images import check_images
 from serve.gateway.requests import finalize, parse
-from serve.gateway.state import GATEWAY, REQUEST_ID, Gateway, request_id
+from serve.gateway.state import GATEWAY, REQUEST_ID, Gateway, check_request_id, request_id
 from serve.gateway.store import StoreUnavailable
 
 
@@ -37,6 +37,7 @@ async def model_call(request: web.Request, *, route: str, chat: bool) -> web.Str
 
 
 async def _model_call(request: web.Request, gw: Gateway, rec: Record, chat: bool) -> web.StreamResponse:
+    check_request_id(request)
     client = await admit(request, gw)
     with gw.limiter.slot(client.key_hash):
         return await _forward(request, gw, rec, chat)

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from serve.config import GatewaySettings, Profile
 from serve.gateway.auth import KeyRing
+from serve.gateway.errors import bad_request
 from serve.gateway.limits import ConcurrencyLimiter
 from serve.gateway.metrics import GatewayMetrics
 from serve.gateway.store import AckStore
@@ -63,5 +64,16 @@ GATEWAY = web.AppKey("gateway", Gateway)
 
 
 def request_id(request: web.Request) -> str:
+    """The client's X-Request-Id when it is safe to log and forward, else a fresh one."""
     given = request.headers.get(REQUEST_ID, "")
     return given if SAFE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def check_request_id(request: web.Request) -> None:
+    given = request.headers.get(REQUEST_ID)
+    if given is not None and not SAFE_REQUEST_ID.fullmatch(given):
+        raise bad_request(
+            f"{REQUEST_ID} must be 1-128 characters of letters, digits and . _ : -",
+            REQUEST_ID,
+            "invalid_request_id",
+        )

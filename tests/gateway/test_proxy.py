@@ -47,12 +47,20 @@ async def test_request_id_is_propagated_or_made(gateway, script):
     resp = await gateway.post(
         "/v1/chat/completions", json=chat_body(), headers={**ACK, "X-Request-Id": "abc-1"}
     )
-    assert resp.headers["X-Request-Id"] == "abc-1"
-    resp = await gateway.post(
-        "/v1/chat/completions", json=chat_body(), headers={**ACK, "X-Request-Id": "bad id!"}
-    )
-    assert resp.headers["X-Request-Id"] != "bad id!" and len(resp.headers["X-Request-Id"]) == 32
+    assert resp.headers["X-Request-Id"] == "abc-1" and script.headers[-1]["X-Request-Id"] == "abc-1"
+    resp = await gateway.post("/v1/chat/completions", json=chat_body(), headers=ACK)
+    assert len(resp.headers["X-Request-Id"]) == 32
     assert script.headers[-1]["X-Request-Id"] == resp.headers["X-Request-Id"]
+
+
+async def test_unsafe_request_id_is_refused_not_forwarded(gateway, script):
+    for bad in ("bad id!", "a" * 200, "x%0d%0aSet-Cookie:1", "<script>"):
+        resp = await gateway.post(
+            "/v1/chat/completions", json=chat_body(), headers={**ACK, "X-Request-Id": bad}
+        )
+        assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_request_id"
+        assert resp.headers["X-Request-Id"] != bad
+    assert script.seen == []
 
 
 async def test_stream_ends_with_disclaimer_chunk_then_done_and_strips_usage_we_asked_for(gateway, script):
