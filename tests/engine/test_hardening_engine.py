@@ -1,0 +1,115 @@
+"""Tier 3 hardening: the bad-input corpus, vLLM's extension fields, disconnects, PHI-safe logs on the real stack."""
+
+import asyncio
+import json
+import re
+import time
+import urllib.request
+
+import aiohttp
+import pytest
+
+from tests.corpus import ACK, corpus
+
+pytestmark = pytest.mark.engine
+
+
+def running(stack) -> float:
+    with urllib.request.urlopen(stack.engine_url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return sum(float(v) for v in re.findall(r"^vllm:num_requests_running\{[^}]*\} (\S+)$", text, re.M))
+
+
+def normal_request_works(stack) -> bool:
+    out = stack.client().chat.completions.create(
+        model=stack.model, messages=[{"role": "user", "content": "hi"}], max_tokens=4
+    )
+    return bool(out.choices[0].message.content)
+
+
+def test_bad_input_corpus_gets_4xx_envelopes_and_the_stack_keeps_serving(stack):
+    items = corpus(stack.model)
+    assert len(items) >= 300
+
+    async def send_all():
+        results = []
+        async with aiohttp.ClientSession() as session:
+            for bad in items:
+                headers = {"Content-Type": "application/json", **ACK, **bad.headers}
+                async with session.post(stack.gateway_url + bad.path, data=bad.body, headers=headers) as resp:
+                    results.append((bad, resp.status, await resp.read()))
+        return results
+
+    results = asyncio.run(send_all())
+    wrong = []
+    for bad, status, body in results:
+        try:
+            error = json.loads(body)["error"]
+            envelope_ok = set(error) >= {"message", "type", "param", "code"} and error["message"]
+        except (ValueError, KeyError, TypeError):
+            envelope_ok = False
+        if status not in bad.status or not envelope_ok:
+            wrong.append((bad.name, status, body[:200]))
+    assert not wrong, f"{len(wrong)} of {len(items)} bad requests were not refused cleanly: {wrong[:10]}"
+    assert all(status < 500 for _, status, _ in results)
+    assert normal_request_works(stack)
+
+
+def test_vllm_extension_fields_pass_through_and_are_honoured(stack):
+    client = stack.client()
+    msgs = [{"role": "user", "content": "Count."}]
+    exact = client.chat.completions.create(
+        model=stack.model, messages=msgs, max_tokens=12, extra_body={"ignore_eos": True, "top_k": 5}
+    )
+    assert exact.usage.completion_tokens == 12
+    at_least = client.chat.completions.create(
+        model=stack.model, messages=msgs, max_completion_tokens=7, extra_body={"min_tokens": 7}
+    )
+    assert at_least.usage.completion_tokens == 7
+    schema = {"type": "object", "properties": {"finding": {"type": "string", "maxLength": 8}}, "required": ["finding"],
+              "additionalProperties": False}  # fmt: skip
+    structured = client.chat.completions.create(
+        model=stack.model, messages=msgs, max_tokens=64,
+        response_format={"type": "json_schema", "json_schema": {"name": "f", "schema": schema}},
+    )  # fmt: skip
+    text = structured.choices[0].message.content
+    answer = text[: text.rindex("\n\n")] if "\n\n" in text else text  # the disclaimer follows the JSON
+    assert set(json.loads(answer)) == {"finding"}
+
+
+def test_client_disconnect_mid_stream_frees_the_engine_within_a_second(stack):
+    async def start_and_drop():
+        async with aiohttp.ClientSession() as session:
+            body = {"model": stack.model, "messages": [{"role": "user", "content": "long"}], "max_tokens": 1500,
+                    "stream": True, "ignore_eos": True}  # fmt: skip
+            resp = await session.post(stack.gateway_url + "/v1/chat/completions", json=body, headers=ACK)
+            await resp.content.readline()
+            while running(stack) < 1:
+                await asyncio.sleep(0.05)
+            resp.close()  # the client goes away
+            return time.monotonic()
+
+    dropped = asyncio.run(start_and_drop())
+    while running(stack) > 0 and time.monotonic() - dropped < 5:
+        time.sleep(0.05)
+    assert running(stack) == 0 and time.monotonic() - dropped < 1.0
+
+
+def test_logs_of_the_whole_stack_never_hold_prompts_keys_or_acks(stack):
+    canaries = {"prompt": "CANARY-prompt-4e1f", "system": "CANARY-system-90ab", "image_text": "CANARY-image-77cd",
+                "user_field": "CANARY-user-5d2e", "stop": "CANARY-stop-3c3c"}  # fmt: skip
+    client = stack.client()
+    client.chat.completions.create(
+        model=stack.model, max_tokens=4, user=canaries["user_field"], stop=[canaries["stop"]],
+        messages=[{"role": "system", "content": canaries["system"]},
+                  {"role": "user", "content": [{"type": "text", "text": canaries["prompt"]},
+                                               {"type": "text", "text": canaries["image_text"]}]}],
+    )  # fmt: skip
+    list(client.chat.completions.create(model=stack.model, max_tokens=4, stream=True,
+                                        messages=[{"role": "user", "content": canaries["prompt"]}]))  # fmt: skip
+    time.sleep(0.5)
+    log = "\n".join(stack.log)
+    assert '"route":"/v1/chat/completions"' in log  # the access lines are there
+    for where, canary in canaries.items():
+        assert canary not in log, f"{where} leaked into the logs"
+    assert "2024-11-15" not in log.replace("terms version 2024-11-15", "")
