@@ -21,7 +21,6 @@ VARIANTS = {"tiny": "demo-tiny-gemma3-random", "gemma3-270m": "demo-gemma3-270m-
 MARKER = "demo_build.json"  # written last: its presence means the directory is complete
 GGUF_NAME = "gemma-3-270m-q4_k_m.gguf"
 VOCAB_SIZE = 262208  # the real Gemma 3 embedding size: 262144 tokens plus room for <image_soft_token>
-GGUF_VOCAB_SIZE = 262144
 MM_TOKENS_PER_IMAGE = 64  # square, and (224 / 14) / sqrt(64) is an integer, as vLLM's Gemma 3 code requires
 SPECIAL_TOKENS = {
     "boi_token": "<start_of_image>",
@@ -77,7 +76,13 @@ log = logging.getLogger(__name__)
 
 
 def checkpoint_path(cache_dir: Path, variant: str = "tiny") -> Path:
-    return Path(cache_dir) / f"{VARIANTS[variant]}-v{BUILD_VERSION}"
+    return Path(cache_dir) / f"{_variant_name(variant)}-v{BUILD_VERSION}"
+
+
+def _variant_name(variant: str) -> str:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+    return VARIANTS[variant]
 
 
 def is_complete(path: Path) -> bool:
@@ -116,8 +121,7 @@ def _publish(staging: Path, final: Path) -> None:
 
 def build_checkpoint(dest: Path, *, variant: str = "tiny", seed: int = 0) -> Path:
     """Write a complete HF checkpoint directory for `variant` into `dest` (seeded, deterministic)."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+    name = _variant_name(variant)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -133,7 +137,7 @@ def build_checkpoint(dest: Path, *, variant: str = "tiny", seed: int = 0) -> Pat
     _save_model(model, dest)
     _save_processor(tokenizer, dest)
     _save_generation_config(dest)
-    info = {"variant": variant, "name": VARIANTS[variant], "seed": seed, "build_version": BUILD_VERSION}
+    info = {"variant": variant, "name": name, "seed": seed, "build_version": BUILD_VERSION}
     (dest / MARKER).write_text(json.dumps(info, indent=2) + "\n")
     log.info("built %s in %s (%.1f s)", variant, dest, time.perf_counter() - started)
     return dest
@@ -193,7 +197,7 @@ def _model_config(text_model: Any = None) -> Any:
             max_position_embeddings=8192,
         )
     else:
-        text = Gemma3TextConfig(**{**text_model.config.to_dict(), "vocab_size": VOCAB_SIZE})
+        text = Gemma3TextConfig(**_dense_text_config(text_model.config), vocab_size=VOCAB_SIZE)
     vision = SiglipVisionConfig(
         hidden_size=64,
         intermediate_size=128,
@@ -210,6 +214,13 @@ def _model_config(text_model: Any = None) -> Any:
     return config
 
 
+def _dense_text_config(config: Any) -> dict[str, Any]:
+    # Loaded from a GGUF, the config carries the GGUF quantization_config (vLLM would then expect GGUF
+    # weights) and the scratch path it came from; the saved weights are dense bf16.
+    dropped = {"quantization_config", "_name_or_path", "_model_name_or_path", "vocab_size", "dtype"}
+    return {key: value for key, value in config.to_dict().items() if key not in dropped}
+
+
 def _random_model(config: Any, seed: int) -> Any:
     import torch
     from transformers import Gemma3ForConditionalGeneration
@@ -221,10 +232,12 @@ def _random_model(config: Any, seed: int) -> Any:
 def _copy_language_model(text_model: Any, model: Any) -> None:
     import torch
 
-    target = model.model.language_model.state_dict()
+    source, target = text_model.model.state_dict(), model.model.language_model.state_dict()
+    if source.keys() != target.keys():
+        raise RuntimeError(f"GGUF language model does not match: {sorted(source.keys() ^ target.keys())[:5]}")
     with torch.no_grad():
-        for key, tensor in text_model.model.state_dict().items():
-            # The GGUF vocabulary ends before <image_soft_token>: its rows keep their random init.
+        for key, tensor in source.items():
+            # The GGUF vocabulary ends before <image_soft_token>: the extra embedding rows keep their random init.
             target[key][: tensor.shape[0]].copy_(tensor)
 
 
