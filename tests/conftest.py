@@ -68,9 +68,10 @@ def chat_body(**extra):
 
 
 def pytest_collection_modifyitems(config, items):
-    """`gpu` tests need an NVIDIA GPU; without one they are skipped, not failed."""
+    """`disruptive` tests run last (they restart the shared engine); `gpu` tests skip without a GPU."""
     from serve.launcher import has_nvidia_gpu
 
+    items.sort(key=lambda item: "disruptive" in item.keywords)
     if has_nvidia_gpu():
         return
     skip = pytest.mark.skip(reason="needs an NVIDIA GPU (nvidia-smi did not answer)")

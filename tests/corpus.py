@@ -59,8 +59,10 @@ FIELDS = ["model", "messages", "stream", "max_tokens", "temperature", "top_p", "
 VALID = {
     "stream": [True], "stop": ["text", [], [1, "x"]], "user": ["text"], "logit_bias": [{}],
     "tools": [[]], "tool_choice": ["text"], "response_format": [],
-    "max_tokens": [123], "max_completion_tokens": [123], "n": [True], "seed": [123, True], "temperature": [123, True],
-    "top_p": [True], "presence_penalty": [True], "frequency_penalty": [True], "logprobs": [True],
+    # pydantic (in vLLM) reads true as 1 for integer fields; penalties take any value in [-2, 2].
+    "max_tokens": [123, True], "max_completion_tokens": [123, True], "n": [123, True], "seed": [123, True],
+    "temperature": [123, True], "top_p": [True], "presence_penalty": [True, -1.5], "frequency_penalty": [True, -1.5],
+    "logprobs": [True],
     "top_logprobs": [True], "min_tokens": [True], "top_k": [123, True], "stream_options": [{}],
 }  # fmt: skip
 
@@ -90,11 +92,16 @@ def corpus(model: str, max_model_len: int = 2048, body_limit: int = 32 * 1024 * 
               Bad("empty-messages", _j({"model": model, "messages": []})),
               Bad("completions-no-prompt", _j({"model": model}), path="/v1/completions"),
               Bad("completions-prompt-type", _j({"model": model, "prompt": {"a": 1}}), path="/v1/completions")]  # fmt: skip
+    for i, extra in enumerate([{"prompt": {"a": 1}}, {"prompt": [{}]}, {"prompt": True}, {"prompt": "x", "max_tokens": -1},
+                               {"prompt": "x", "temperature": "hot"}, {"prompt": "x", "n": 0}, {"prompt": "x", "echo": [1]},
+                               {"prompt": "x", "top_p": 3}, {"prompt": "x", "stream": "no"}, {"prompt": "x", "logprobs": -4},
+                               {"prompt": "x", "max_tokens": 10**7}, {"prompt": [[1, "a"]]}]):  # fmt: skip
+        items.append(Bad(f"completions-{i}", _j({"model": model, **extra}), path="/v1/completions"))
     huge = [{"role": "user" if i % 2 == 0 else "assistant", "content": "word " * 20} for i in range(2001)]
     items.append(Bad("huge-message-list", _j({"model": model, "messages": huge, "max_tokens": 4})))
     # Non-alternating roles and unknown roles (the engine's Gemma template refuses them).
     for i, roles in enumerate([["user", "user"], ["assistant", "user"], ["user", "assistant", "assistant"],
-                               ["user", "system", "user"], ["wizard"], ["tool"], ["user", "assistant", "system"]]):  # fmt: skip
+                               ["system", "system", "user"], ["wizard"], ["tool"], ["user", "assistant", "system"]]):  # fmt: skip
         msgs = [{"role": r, "content": f"turn {k}"} for k, r in enumerate(roles)]
         items.append(Bad(f"roles-{i}", _j({"model": model, "messages": msgs, "max_tokens": 4})))
     # Unsupported content parts, too many images, bad image data.

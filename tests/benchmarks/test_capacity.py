@@ -10,6 +10,7 @@ from benchmarks.capacity_run import Measure, Sample, order, run_all, summarize_s
 from benchmarks.client import Target
 from benchmarks.records import RequestRecord
 from benchmarks.stack import Proxy
+from tests.conftest import MODEL
 
 
 def result(rps, e2e_p50=None, e2e_p99=None, ttft_p50=None, ttft_p99=None, cpu_ms=None):
@@ -87,12 +88,15 @@ def test_order_alternates_the_first_proxy():
         ("m1", "a"), ("m1", "b"), ("m2", "b"), ("m2", "a")]  # fmt: skip
 
 
-async def test_a_tiny_capacity_run_in_process(engine, gateway):
+@pytest.mark.parametrize("use_aiohttp", [False, True])
+async def test_a_tiny_capacity_run_in_process(engine, gateway, use_aiohttp):
     proxies = [Proxy(Target(cr.DIRECT, str(engine.make_url("")).rstrip("/")), None),
                Proxy(Target(cr.OURS, str(gateway.make_url("")).rstrip("/"), expect_disclaimer=True), None)]  # fmt: skip
     ms = [Measure("nonstream_high", False, 4, 0.05), Measure("stream_high", True, 4, 0.05),
           Measure("nonstream_c1", False, 1, 0.05), Measure("stream_c1", True, 1, 0.05)]  # fmt: skip
-    got = await run_all(proxies, os.getpid(), ms, warmup_s=0.0, say=lambda line: None)
+    got = await run_all(
+        proxies, os.getpid(), ms, warmup_s=0.0, model=MODEL, use_aiohttp=use_aiohttp, say=lambda line: None
+    )
     for name in (cr.DIRECT, cr.OURS):
         for m in ms:
             assert got[name][m.name]["ok"] > 0 and got[name][m.name]["errors"] == {}, (name, m.name)

@@ -81,3 +81,12 @@ def test_legacy_completions_text_counts_as_content():
 def test_verdict(error, disclaimer, expect, ok, why):
     rec = verdict(RequestRecord(error=error, disclaimer=disclaimer), expect)
     assert (rec.ok, rec.error) == (ok, why)
+
+
+def test_vllm_token_frames_take_the_fast_path_and_count_the_same():
+    vllm = (b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,'
+            b'"delta":{"content":"x"},"logprobs":null,"finish_reason":null}]}\n\n')  # fmt: skip
+    spaced = b'data: {"choices": [{"index": 0, "delta": {"content": "x"}}]}\n\n'  # parsed as JSON instead
+    empty = b'data: {"choices":[{"index":0,"delta":{"content":""}}]}\n\n'
+    p = feed_all([(vllm, 1.0), (spaced, 2.0), (empty, 3.0), (vllm, 4.0)])
+    assert p.chunks == 3 and p.gaps == [1.0, 2.0]

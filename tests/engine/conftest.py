@@ -38,7 +38,7 @@ class Stack:
     log: deque
 
     def client(self, *, ack: bool = True, **kw) -> OpenAI:
-        headers = ACK_HEADERS if ack else {}
+        headers = ACK_HEADERS if ack else kw.pop("default_headers", {})
         return OpenAI(base_url=self.gateway_url + "/v1", api_key="local", max_retries=0, timeout=120,
                       default_headers=headers, **kw)  # fmt: skip
 
