@@ -13,10 +13,11 @@ PYTEST_ARGS ?=
 install: $(STAMP)
 
 # Re-runs only when the project's dependencies or the engine install script change.
-$(STAMP): pyproject.toml scripts/install-engine.sh
+$(STAMP): pyproject.toml scripts/install-engine.sh scripts/install-postgres.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip 2> >(grep -v "is ignored" >&2)
 	VENV=$(VENV) bash scripts/install-engine.sh
+	bash scripts/install-postgres.sh
 	@$(PY) -m pip install --quiet -e '.[dev,demo]' 2> >(grep -v "is ignored" >&2)
 	@touch $@
 

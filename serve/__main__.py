@@ -40,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     gw = sub.add_parser("gateway", help="the gateway alone, in front of a running engine")
     gw.add_argument("--profile", type=Path)
     gw.add_argument("--upstream", help="engine base URL (default: the profile's engine port on 127.0.0.1)")
+    mig = sub.add_parser("migrate", help="apply the acknowledgement store's schema migrations, and exit")
+    mig.add_argument("--profile", type=Path)
     return parser.parse_args(argv)
 
 
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "command":
             print(" ".join(vllm_command(profile)))
             return 0
+        if args.command == "migrate":
+            return _migrate(profile)
         if args.command != "gateway":
             launcher.check_operator_terms(profile, launcher.accepted_terms(args.accept_hai_def_terms))
         log.info("profile %s: %s", profile.name, json.dumps(redacted(profile)))
@@ -58,6 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ProfileError, launcher.TermsNotAccepted) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _migrate(profile: Profile) -> int:
+    from serve.gateway.migrate import migrate_store
+    from serve.gateway.store import StoreUnavailable
+
+    try:
+        print(_run(migrate_store(profile.gateway.terms)))
+    except StoreUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _run(coro) -> int:  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from serve import terms
 
@@ -50,11 +50,27 @@ class DisclaimerSettings(Strict):
     header: str = "X-Disclaimer"
 
 
+class StoreSettings(Strict):
+    # sqlite: the embedded default (terms.database). postgres: shared by several gateways; its schema is
+    # migrated by the explicit step `python -m serve migrate --profile P`, never by the gateway itself.
+    kind: Literal["sqlite", "postgres"] = "sqlite"
+    dsn_env: str | None = None  # the environment variable holding the libpq DSN (with its password)
+    pool_max: int = Field(10, gt=0)
+    timeout_s: float = Field(3.0, gt=0)  # connect/checkout wait before model routes answer 503
+
+    @model_validator(mode="after")
+    def _postgres_names_its_dsn(self) -> StoreSettings:
+        if self.kind == "postgres" and not self.dsn_env:
+            raise ValueError("a postgres store needs dsn_env: the environment variable that holds the DSN")
+        return self
+
+
 class TermsSettings(Strict):
     version: str = terms.TERMS_VERSION
     url: str = terms.TERMS_URL
     prohibited_use_url: str = terms.PROHIBITED_USE_URL
     database: Path = Path(".state/acknowledgements.sqlite3")
+    store: StoreSettings = StoreSettings()
 
 
 class AuthSettings(Strict):

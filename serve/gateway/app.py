@@ -12,7 +12,7 @@ from serve.gateway.metrics import GatewayMetrics
 from serve.gateway.model_routes import chat_completions, completions, models
 from serve.gateway.service_routes import acknowledge, engine_metrics, get_terms, health, metrics
 from serve.gateway.state import GATEWAY, Gateway, GatewayConfig
-from serve.gateway.store import AckStore, SqliteAckStore
+from serve.gateway.store import AckStore, store_from_settings
 from serve.gateway.upstream import Upstream
 
 __all__ = ["GATEWAY", "GatewayConfig", "create_app"]
@@ -59,7 +59,7 @@ def create_app(
         upstream,
         GatewayMetrics(registry, cfg.models),
         registry,
-        store if store is not None else SqliteAckStore(s.terms.database),
+        store if store is not None else store_from_settings(s.terms),
         keys if keys is not None else KeyRing.from_settings(s.auth),
         ConcurrencyLimiter(s.limits),
     )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
+
+from serve.config import ConfigError, TermsSettings
 
 SCHEMA_VERSION = 1
 MIGRATIONS = {
@@ -98,3 +102,26 @@ def migrate(db: sqlite3.Connection) -> None:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+
+def store_from_settings(settings: TermsSettings, environ: Mapping[str, str] | None = None) -> AckStore:
+    """The configured store: SQLite (embedded, migrated on open) or PostgreSQL (migrated explicitly)."""
+    if settings.store.kind == "sqlite":
+        return SqliteAckStore(settings.database)
+    from serve.gateway.pg_store import PostgresAckStore  # psycopg only where PostgreSQL is configured
+
+    chosen = settings.store
+    return PostgresAckStore(
+        postgres_dsn(settings, environ), pool_max=chosen.pool_max, timeout_s=chosen.timeout_s
+    )
+
+
+def postgres_dsn(settings: TermsSettings, environ: Mapping[str, str] | None = None) -> str:
+    """The DSN (with its password) from the environment variable the profile names, never from YAML."""
+    name = settings.store.dsn_env
+    dsn = (os.environ if environ is None else environ).get(name or "")
+    if not dsn:
+        raise ConfigError(
+            f"gateway.terms.store: the environment variable {name} (the PostgreSQL DSN) is not set"
+        )
+    return dsn
