@@ -27,9 +27,15 @@ class Script:
     headers: list[Any] = field(default_factory=list)  # case-insensitive header copies
     cancelled: int = 0  # streams whose client went away before the end
     record: bool = True
+    honour_max_tokens: bool = False  # answer max_tokens (or max_completion_tokens) chunks instead of `chunks`
+
+    def tokens(self, body: dict[str, Any]) -> int:
+        asked = body.get("max_tokens") or body.get("max_completion_tokens")
+        return asked if self.honour_max_tokens and isinstance(asked, int) and asked > 0 else self.chunks
 
 
 SCRIPT = web.AppKey("script", Script)
+MAX_BODY = 64 * 1024 * 1024  # image requests carry multi-megabyte data URLs, as they do to vLLM
 
 
 def _chunk(rid: str, model: str, choices: list[dict[str, Any]], **extra: Any) -> bytes:
@@ -50,7 +56,7 @@ def _text_chunk(rid: str, model: str, choices: list[dict[str, Any]], **extra: An
 
 
 def stream_frames(script: Script, body: dict[str, Any], chat: bool) -> list[bytes]:
-    rid, model, n = "cmpl-fake", body.get("model", script.model), script.chunks
+    rid, model, n = "cmpl-fake", body.get("model", script.model), script.tokens(body)
     usage = {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": 5 + n}
     if chat:
         frames = [_chunk(rid, model, [{"index": 0, "delta": {"role": "assistant", "content": ""}}])]
@@ -67,8 +73,9 @@ def stream_frames(script: Script, body: dict[str, Any], chat: bool) -> list[byte
 
 
 def whole_answer(script: Script, body: dict[str, Any], chat: bool) -> dict[str, Any]:
-    text = "".join(f"tok{i} " for i in range(script.chunks))
-    usage = {"prompt_tokens": 5, "completion_tokens": script.chunks, "total_tokens": 5 + script.chunks}
+    n = script.tokens(body)
+    text = "".join(f"tok{i} " for i in range(n))
+    usage = {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": 5 + n}
     if chat:
         choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}
         kind = "chat.completion"
@@ -141,7 +148,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def create_fake_upstream(script: Script | None = None) -> web.Application:
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY)
     app[SCRIPT] = script or Script()
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_post("/v1/completions", completions)
@@ -158,8 +165,15 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=16)
     parser.add_argument("--gap-ms", type=float, default=5.0)
     parser.add_argument("--model", default="fake-model")
+    parser.add_argument("--honour-max-tokens", action="store_true", help="answer max_tokens chunks")
     args = parser.parse_args()
-    script = Script(chunks=args.chunks, gap_s=args.gap_ms / 1000, model=args.model, record=False)
+    script = Script(
+        chunks=args.chunks,
+        gap_s=args.gap_ms / 1000,
+        model=args.model,
+        record=False,
+        honour_max_tokens=args.honour_max_tokens,
+    )
     print(f"fake upstream on 127.0.0.1:{args.port} ({time.strftime('%X')})", flush=True)
     web.run_app(create_fake_upstream(script), host="127.0.0.1", port=args.port, access_log=None, print=None)
 

@@ -96,3 +96,20 @@ def test_pooled_rounds_sum_walls():
     ]
     [s] = pooled(runs, {})
     assert s["requests"] == 10 and s["requests_per_s"] == pytest.approx(5.0) and s["rounds"] == 2
+
+
+def test_rich_progress_counts_requests_and_errors():
+    import io
+
+    from rich.console import Console
+
+    from benchmarks.display import RichProgress
+
+    console = Console(file=io.StringIO(), width=120)
+    with RichProgress(console) as progress:
+        done = progress.begin("gateway c=1", None)  # a duration-bound run: no known total
+        done(RequestRecord(ok=True))
+        done(RequestRecord(ok=False, error="timeout"))
+        progress.end("gateway c=1", {})
+        [task] = progress._progress.tasks
+        assert task.completed == 2 and task.total == 2 and task.fields["errors"] == 1
