@@ -8,7 +8,7 @@ PROFILE ?=
 ACCEPT ?=
 PYTEST_ARGS ?=
 
-.PHONY: install serve engine test test-fast lint bench clean
+.PHONY: install serve engine test test-fast lint bench bench-capacity clean
 
 install: $(STAMP)
 
@@ -40,6 +40,20 @@ test-fast: install
 lint: install
 	$(VENV)/bin/ruff check serve clients benchmarks tests
 	$(VENV)/bin/ruff format --check serve clients benchmarks tests
+
+BENCH_ENGINE ?= http://127.0.0.1:8100
+BENCH_GATEWAY ?= http://127.0.0.1:8000
+BENCH_ARGS ?=
+
+## Short load test of the running stack (`make serve` first): engine direct vs gateway -> bench-results/ JSON + PNG + table
+bench: install
+	$(PY) -m benchmarks.loadtest --target engine=$(BENCH_ENGINE) --target gateway=$(BENCH_GATEWAY) \
+		--concurrency 1,4,16 --requests 16 --warmup 2 --input-tokens 256 --output-tokens 32 \
+		--slo ttft_ms=500 --slo tpot_ms=50 $(BENCH_ARGS)
+
+## Our gateway vs LiteLLM proxy, one core each, on a fake engine (installs LiteLLM into .venv-litellm)
+bench-capacity: install
+	$(PY) -m benchmarks.capacity $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache .state .pytest_cache
