@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
+
+import orjson
 
 from serve.gateway.metrics import OTHER_MODEL, GatewayMetrics
 from serve.gateway.sse import StreamRewriter
@@ -53,7 +54,7 @@ def finish(rec: Record, metrics: GatewayMetrics, now: float) -> None:
     if rec.error_code:
         metrics.errors.labels(rec.error_code).inc()
     if log.isEnabledFor(logging.INFO):
-        log.info(json.dumps(_line(rec, now), separators=(",", ":")))
+        log.info(orjson.dumps(_line(rec, now)).decode())
 
 
 def _line(rec: Record, now: float) -> dict:

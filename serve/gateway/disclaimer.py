@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 SYSTEM_ROLES = ("system", "developer")
 SEPARATOR = "\n\n"
@@ -62,4 +63,4 @@ def stream_frame(meta: dict[str, Any], index: int, disclaimer: str, *, chat: boo
     else:
         choice = {"index": index, "text": text, "logprobs": None, "finish_reason": None}
     chunk = {**meta, "choices": [choice], "disclaimer": disclaimer}
-    return b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
+import orjson
 from aiohttp import web
 
 
@@ -27,7 +27,7 @@ class GatewayError(Exception):
 
     def to_sse(self) -> bytes:
         """Once a stream has begun the status line is gone: the error travels in-band, then [DONE]."""
-        return b"data: " + json.dumps(self.envelope()).encode() + b"\n\ndata: [DONE]\n\n"
+        return b"data: " + orjson.dumps(self.envelope()) + b"\n\ndata: [DONE]\n\n"
 
 
 def bad_request(message: str, param: str | None = None, code: str = "invalid_request") -> GatewayError:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from serve.gateway import disclaimer as disc
@@ -49,13 +49,11 @@ async def unary(upstream: Upstream, path: str, prep: Prepared, rec: Record, ctx:
         if resp.status != 200 or resp.content_type != JSON:
             rec.status = resp.status
             return _passthrough(resp.status, body, resp.headers, ctx.headers)
-    answer = json.loads(body)
+    answer = orjson.loads(body)
     rec.prompt_tokens, rec.completion_tokens = ctx.metrics.count_tokens(rec.model, answer.get("usage"))
     disc.attach_to_json(answer, ctx.disclaimer, append=ctx.append)
     rec.status = 200
-    out = web.Response(
-        body=json.dumps(answer, separators=(",", ":")).encode(), content_type=JSON, headers=ctx.headers
-    )
+    out = web.Response(body=orjson.dumps(answer), content_type=JSON, headers=ctx.headers)
     rec.overhead += time.perf_counter() - t0
     return out
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from serve.gateway import disclaimer as disc
 from serve.gateway.errors import bad_request, model_not_found
@@ -29,8 +30,8 @@ class Prepared:
 
 def parse_json(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
         raise bad_request(f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_json")
@@ -112,7 +113,7 @@ def finalize(parsed: Parsed, disclaimer: str, *, chat: bool) -> Prepared:
     if chat:
         body["messages"] = disc.merge_system(body["messages"], disclaimer)
     strip = ask_for_usage(body) if parsed.stream else False
-    return Prepared(json.dumps(body, separators=(",", ":")).encode(), parsed.model, parsed.stream, strip)
+    return Prepared(orjson.dumps(body), parsed.model, parsed.stream, strip)
 
 
 def prepare(raw: bytes, served: list[str], disclaimer: str, *, chat: bool) -> Prepared:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from serve.gateway import disclaimer as disc
 from serve.gateway.errors import engine_failed
@@ -109,7 +110,7 @@ def _load(frame: bytes) -> dict[str, Any] | None:
     if not frame.startswith(b"data: {"):
         return None
     try:
-        chunk = json.loads(frame[6:])
-    except ValueError:
+        chunk = orjson.loads(frame[6:])
+    except orjson.JSONDecodeError:
         return None
     return chunk if isinstance(chunk, dict) else None

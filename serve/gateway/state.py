@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -66,7 +66,7 @@ GATEWAY = web.AppKey("gateway", Gateway)
 def request_id(request: web.Request) -> str:
     """The client's X-Request-Id when it is safe to log and forward, else a fresh one."""
     given = request.headers.get(REQUEST_ID, "")
-    return given if SAFE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    return given if SAFE_REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
 
 
 def check_request_id(request: web.Request) -> None:
