@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from serve.gateway.auth import KeyRing
 from serve.gateway.errors import GatewayError, route_not_found
@@ -53,7 +53,9 @@ def create_app(
             connect_timeout_s=s.connect_timeout_s,
             read_timeout_s=s.read_timeout_s,
         )
-    registry = registry if registry is not None else CollectorRegistry()
+    if registry is None:  # production: our metrics plus the process's own (RSS, CPU, open fds)
+        registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
     gw = Gateway(
         cfg,
         upstream,
