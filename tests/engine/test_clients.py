@@ -1,0 +1,137 @@
+"""Tier 3: every client example runs against the real stack, so none can silently rot."""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from serve import terms
+from tests.engine.conftest import ROOT, free_port
+
+pytestmark = pytest.mark.engine
+
+
+def run(stack, *args: str, base: str | None = None, **env: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "MEDGEMMA_BASE_URL": (base or stack.gateway_url) + "/v1", "MEDGEMMA_MODEL": stack.model,
+               **env}  # fmt: skip
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_chat_example_prints_answer_and_disclaimer(stack):
+    out = run(stack, "-m", "clients.chat")
+    assert out.returncode == 0, out.stderr
+    assert f"disclaimer field: {terms.DISCLAIMER}" in out.stdout
+
+
+def test_stream_example_ends_with_the_disclaimer(stack):
+    out = run(stack, "-m", "clients.stream_chat", "Hello")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.rstrip().endswith(terms.DISCLAIMER)
+
+
+def test_image_example_sends_a_local_file(stack, tmp_path):
+    for name in ("scan.png", "scan.jpg"):
+        Image.new("RGB", (300, 200), (90, 90, 90)).save(tmp_path / name)
+        out = run(stack, "-m", "clients.image_chat", str(tmp_path / name))
+        assert out.returncode == 0, out.stderr
+        assert terms.DISCLAIMER in out.stdout
+
+
+def test_async_batch_example_gets_every_answer(stack):
+    out = run(stack, "-m", "clients.async_batch", "16")
+    assert out.returncode == 0, out.stderr
+    assert "16 answers" in out.stdout
+
+
+def test_errors_example_meets_each_refusal(stack):
+    out = run(stack, "-m", "clients.errors")
+    assert out.returncode == 0, out.stderr
+    for kind in (
+        "PermissionDeniedError (terms_not_acknowledged)",
+        "NotFoundError (model_not_found)",
+        "BadRequestError",
+    ):
+        assert kind in out.stdout
+
+
+def test_acknowledge_example_by_header_and_per_key(stack, tmp_path):
+    out = run(stack, "-m", "clients.acknowledge")
+    assert out.returncode == 0, out.stderr
+    assert "HAI-DEF Terms of Use, version 2024-11-15" in out.stdout
+    with keyed_gateway(stack, tmp_path, key="sk-example-1") as url:
+        out = run(stack, "-m", "clients.acknowledge", "sk-example-1", base=url)
+        assert out.returncode == 0, out.stderr
+        assert "acknowledged at" in out.stdout
+
+
+def test_cli_streams_shows_disclaimer_and_explains_refusals(stack, tmp_path):
+    image = tmp_path / "cxr.png"
+    Image.new("L", (128, 128), 30).save(image)
+    ok = run(
+        stack,
+        "-m",
+        "clients.cli",
+        "Any findings?",
+        "--image",
+        str(image),
+        "--acknowledge-terms",
+        "2024-11-15",
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "Disclaimer:" in ok.stdout and terms.DISCLAIMER.split()[-1] in ok.stdout
+    refused = run(stack, "-m", "clients.cli", "Any findings?", HAI_DEF_ACKNOWLEDGED="")
+    assert refused.returncode == 4 and "--acknowledge-terms" in refused.stderr
+    down = run(stack, "-m", "clients.cli", "hi", base=f"http://127.0.0.1:{free_port()}")
+    assert down.returncode == 3 and "make serve" in down.stderr
+
+
+def test_curl_examples_run(stack):
+    out = subprocess.run(["bash", "clients/curl_examples.sh"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "BASE": stack.gateway_url, "MODEL": stack.model})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert '"disclaimer"' in out.stdout and "terms_not_acknowledged" in out.stdout and "[DONE]" in out.stdout
+
+
+class keyed_gateway:
+    """A second gateway with API keys in front of the session's engine (no second engine)."""
+
+    def __init__(self, stack, tmp: Path, key: str) -> None:
+        raw = yaml.safe_load((ROOT / "configs" / "cpu-demo.yaml").read_text())
+        self.port = free_port()
+        raw["gateway"] = {"port": self.port, "terms": {"database": str(tmp / "keyed.sqlite3")},
+                          "auth": {"api_keys_env": "EXAMPLE_KEYS"}}  # fmt: skip
+        (tmp / "keyed.yaml").write_text(yaml.safe_dump(raw))
+        cmd = [
+            sys.executable,
+            "-m",
+            "serve",
+            "gateway",
+            "--profile",
+            str(tmp / "keyed.yaml"),
+            "--upstream",
+            stack.engine_url,
+        ]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "EXAMPLE_KEYS": key},
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+    def __enter__(self) -> str:
+        url = f"http://127.0.0.1:{self.port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url + "/v1/terms", timeout=1)
+                return url
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the keyed gateway did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
