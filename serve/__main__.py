@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         profile = load_config(args.profile or launcher.default_profile())
         if args.command == "command":
-            print(" ".join(vllm_command(profile)))
+            print(_engine_command(profile))
             return 0
         if args.command == "migrate":
             return _migrate(profile)
@@ -76,6 +76,18 @@ def _migrate(profile: Profile) -> int:
     return 0
 
 
+def _engine_command(profile: Profile) -> str:
+    """The `vllm serve` line, or for the ray topology the Serve config (KubeRay's serveConfigV2 shape)."""
+    if profile.topology.kind != "ray":
+        return " ".join(vllm_command(profile))
+    import yaml
+
+    from serve.scaleout.ray_config import serve_application
+
+    app = serve_application(profile, cpu=not launcher.has_nvidia_gpu())
+    return yaml.safe_dump({"applications": [app]}, sort_keys=False).rstrip()
+
+
 def _run(coro) -> int:  # type: ignore[no-untyped-def]
     with contextlib.suppress(ImportError):
         import uvloop
@@ -92,12 +104,13 @@ async def _serve(args: argparse.Namespace, profile: Profile) -> int:
     if args.command == "gateway":
         return await _gateway_only(args, profile, stop)
     model = await asyncio.to_thread(launcher.resolve_model, profile, args.cache_dir)
-    supervisor = launcher.make_supervisor(profile, model, vllm=launcher.vllm_executable())
+    supervisor = launcher.make_backend(profile, model, vllm=launcher.vllm_executable())
     runner = None
     try:
         await supervisor.start()
         if args.command == "up":
-            runner = await _start_gateway(profile, launcher.engine_url(profile))
+            probe = getattr(supervisor, "backend_status", None)  # the Ray app's replica states
+            runner = await _start_gateway(profile, launcher.engine_url(profile), probe)
         _announce(profile, args.command)
         await launcher.wait_for_stop(stop, supervisor)
         return 0
@@ -110,11 +123,11 @@ async def _serve(args: argparse.Namespace, profile: Profile) -> int:
         await supervisor.stop()
 
 
-async def _start_gateway(profile: Profile, upstream: str):  # type: ignore[no-untyped-def]
+async def _start_gateway(profile: Profile, upstream: str, probe=None):  # type: ignore[no-untyped-def]
     from serve.gateway.app import GatewayConfig, create_app
     from serve.gateway.server import start_site
 
-    app = create_app(GatewayConfig.from_profile(profile, upstream))
+    app = create_app(GatewayConfig.from_profile(profile, upstream), backend=probe)
     return await start_site(app, profile.gateway.host, profile.gateway.port)
 
 

@@ -74,6 +74,16 @@ def make_supervisor(profile: Profile, model: str, *, vllm: str = "vllm", echo: b
     )
 
 
+def make_backend(profile: Profile, model: str, *, vllm: str = "vllm", echo: bool = True):  # type: ignore[no-untyped-def]
+    """The engines a profile's topology asks for: one supervised `vllm serve` (single or data-parallel ranks
+    behind it) or a Ray Serve LLM app; both start(), wait(), stop() and carry a state."""
+    if profile.topology.kind != "ray":
+        return make_supervisor(profile, model, vllm=vllm, echo=echo)
+    from serve.scaleout.ray_backend import RayBackend  # Ray only where a profile asks for it
+
+    return RayBackend(profile, model, cpu=not has_nvidia_gpu())
+
+
 def vllm_executable() -> str:
     """The vllm CLI next to this interpreter (the project venv), else whatever PATH has."""
     beside = Path(sys.executable).parent / "vllm"

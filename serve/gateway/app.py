@@ -6,6 +6,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from serve.gateway.auth import KeyRing
+from serve.gateway.backend import BackendProbe
 from serve.gateway.errors import GatewayError, route_not_found
 from serve.gateway.limits import ConcurrencyLimiter
 from serve.gateway.metrics import GatewayMetrics
@@ -44,6 +45,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     store: AckStore | None = None,
     keys: KeyRing | None = None,
+    backend: BackendProbe | None = None,
 ) -> web.Application:
     """The gateway; every external dependency can be injected (tests pass fakes, production passes none)."""
     s = cfg.settings
@@ -64,6 +66,7 @@ def create_app(
         store if store is not None else store_from_settings(s.terms),
         keys if keys is not None else KeyRing.from_settings(s.auth),
         ConcurrencyLimiter(s.limits),
+        backend,
     )
     app = web.Application(client_max_size=s.max_body_bytes, middlewares=[envelope_errors])
     app[GATEWAY] = gw

@@ -7,7 +7,7 @@ from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from serve import terms
-from serve.gateway import proxy, terms_gate
+from serve.gateway import backend, proxy, terms_gate
 from serve.gateway.errors import GatewayError, bad_request, store_unavailable
 from serve.gateway.model_routes import read_body
 from serve.gateway.requests import parse_json
@@ -50,9 +50,14 @@ async def acknowledge(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
+    """Ready while at least one engine replica is; `replicas` lists each one's state where it can be read."""
     gw = request.app[GATEWAY]
-    if await gw.upstream.healthy():
-        return web.json_response({"status": "ok", "gateway": "ok", "engine": "ok"})
+    probe = await gw.backend() if gw.backend is not None else None
+    upstream_ok = await gw.upstream.healthy(path=gw.cfg.health_path)
+    replicas = probe[1] if probe is not None else await backend.engines_via_metrics(gw.upstream)
+    extra = {"replicas": replicas} if replicas else {}
+    if backend.verdict(upstream_ok, probe):
+        return web.json_response({"status": "ok", "gateway": "ok", "engine": "ok", **extra})
     err = GatewayError(
         503,
         "The gateway is up but the model engine is not ready.",
@@ -61,7 +66,7 @@ async def health(request: web.Request) -> web.Response:
         headers={"Retry-After": "5"},
     )
     return web.json_response(
-        {**err.envelope(), "status": "degraded", "gateway": "ok", "engine": "down"},
+        {**err.envelope(), "status": "degraded", "gateway": "ok", "engine": "down", **extra},
         status=503,
         headers=err.headers,
     )

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from serve.config import GatewaySettings, Profile
 from serve.gateway.auth import KeyRing
+from serve.gateway.backend import BackendProbe
 from serve.gateway.errors import bad_request
 from serve.gateway.limits import ConcurrencyLimiter
 from serve.gateway.metrics import GatewayMetrics
@@ -27,11 +28,14 @@ class GatewayConfig:
     models: list[str]
     upstream_url: str
     max_images: int | None = None  # images per request the engine takes (vLLM's limit-mm-per-prompt)
+    # vLLM answers /health; a Ray Serve LLM app has no such route, and its ingress answers /v1/models.
+    health_path: str = "/health"
 
     @classmethod
     def from_profile(cls, profile: Profile, upstream_url: str) -> GatewayConfig:
         limit = (profile.vllm.get("limit-mm-per-prompt") or {}).get("image")
-        return cls(profile.gateway, [profile.model.served_name], upstream_url, limit)
+        health = "/v1/models" if profile.topology.kind == "ray" else "/health"
+        return cls(profile.gateway, [profile.model.served_name], upstream_url, limit, health)
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Gateway:
     store: AckStore
     keys: KeyRing
     limiter: ConcurrencyLimiter
+    backend: BackendProbe | None = None  # the launcher's view of the replicas (ray), when it has one
 
     @property
     def settings(self) -> GatewaySettings:

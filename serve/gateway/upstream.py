@@ -36,10 +36,10 @@ class Upstream:
     def get(self, path: str, headers: dict[str, str] | None = None) -> aiohttp.client._RequestContextManager:
         return self.session.get(self.base_url + path, headers=headers)
 
-    async def healthy(self, timeout_s: float = 2.0) -> bool:
+    async def healthy(self, timeout_s: float = 2.0, *, path: str = "/health") -> bool:
         try:
             async with self.session.get(
-                self.base_url + "/health", timeout=aiohttp.ClientTimeout(total=timeout_s)
+                self.base_url + path, timeout=aiohttp.ClientTimeout(total=timeout_s)
             ) as resp:
                 return resp.status == 200
         except (TimeoutError, aiohttp.ClientError):
