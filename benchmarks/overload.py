@@ -83,26 +83,12 @@ async def measure(args: argparse.Namespace, work: Path, say: Any = print) -> dic
         capacity = await engine_capacity(args, textload.sender(session, engine, workload, headers), say)
         cap = args.cap or capacity["concurrency"]
         say(
-            f"engine capacity {capacity['requests_per_s']:.2f} req/s at c={capacity['concurrency']}; cap {cap}"
+            f"engine capacity {capacity['requests_per_s']:.2f} req/s at c={capacity['concurrency']}, cap {cap}"
         )
-        gateways, children = [], []
+        children: list[procs.Child] = []
         try:
-            for name, limit in (("capped", cap), ("uncapped", gateway_proc.UNCAPPED)):
-                child, url = gateway_proc.start(work, name, args.profile, engine.base_url, limit)
-                children.append(child)
-                gateways.append((client.Target(name, url, expect_disclaimer=True), limit))
-            runs = []
-            for m in args.multiples:
-                for target, limit in gateways:
-                    rate = m * capacity["requests_per_s"]
-                    say(
-                        f"{m:g}x ({rate:.2f} req/s) through the {target.name} gateway for {args.duration:g} s"
-                    )
-                    first = RUN_FIRST_INDEX + len(runs) * plateau.INDEX_STRIDE
-                    figures = await one_run(session, target, workload, rate, args, first)
-                    runs.append({"multiple": m, "gateway": target.name, "rate": rate,
-                                 "cap": None if limit == gateway_proc.UNCAPPED else limit, "figures": figures})  # fmt: skip
-                    say(overload_stats.markdown(runs[-1:], capacity).splitlines()[-1])
+            gateways = start_gateways(work, args.profile, engine.base_url, cap, children)
+            runs = await run_all(session, gateways, workload, capacity, args, say)
         finally:
             for child in children:
                 procs.stop(child)
@@ -112,6 +98,35 @@ async def measure(args: argparse.Namespace, work: Path, say: Any = print) -> dic
             "command": sys.argv, "settings": settings, "machine": report.machine_info(),
             "engine": engine.base_url, "capacity": capacity, "cap": cap, "runs": runs,
             "markdown": overload_stats.markdown(runs, capacity)}  # fmt: skip
+
+
+def start_gateways(
+    work: Path, profile: Path, engine_url: str, cap: int, children: list[procs.Child]
+) -> list[tuple[client.Target, int | None]]:
+    """(target, cap; None when off) of a capped and an uncapped gateway; `children` gets each as it starts."""
+    gateways = []
+    for name, cap_or_none in (("capped", cap), ("uncapped", None)):
+        limit = gateway_proc.UNCAPPED if cap_or_none is None else cap_or_none
+        child, url = gateway_proc.start(work, name, profile, engine_url, limit)
+        children.append(child)
+        gateways.append((client.Target(name, url, expect_disclaimer=True), cap_or_none))
+    return gateways
+
+
+async def run_all(
+    session: aiohttp.ClientSession, gateways: list[tuple[client.Target, int | None]], workload: Workload,
+    capacity: dict[str, Any], args: argparse.Namespace, say: Any,
+) -> list[dict[str, Any]]:  # fmt: skip
+    runs: list[dict[str, Any]] = []
+    for m in args.multiples:
+        rate = m * capacity["requests_per_s"]
+        for target, cap in gateways:
+            say(f"{m:g}x ({rate:.2f} req/s) through the {target.name} gateway for {args.duration:g} s")
+            first = RUN_FIRST_INDEX + len(runs) * plateau.INDEX_STRIDE
+            figures = await one_run(session, target, workload, rate, args, first)
+            runs.append({"multiple": m, "gateway": target.name, "rate": rate, "cap": cap, "figures": figures})
+            say(overload_stats.markdown(runs[-1:], capacity).splitlines()[-1])
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
