@@ -79,12 +79,33 @@ class AuthSettings(Strict):
     api_keys_file: Path | None = None
 
 
+DEMO_IMAGE_SIZE = 224  # the processor size demo_checkpoint.py builds the demo checkpoints with
+
+
 class ImageSettings(Strict):
     max_image_bytes: int = Field(20 * 1024 * 1024, gt=0)  # one decoded image file
     max_pixels: int = Field(40_000_000, gt=0)  # beyond a 6k x 6k radiograph: a decompression bomb
     max_side: int = Field(16384, gt=0)
     # Remote image URLs are refused unless their host is listed; listed hosts must resolve to public addresses.
     remote_hosts: list[str] = []
+    max_frames: int = Field(1000, gt=0)  # frames a multi-frame DICOM may declare; one is decoded
+    # Decode every image once here, resize it to the model's input size and forward it small (notes in
+    # serve/imaging/normalise.py). Off: images pass unchanged, except DICOM, which the engine cannot read.
+    normalize: bool = True
+    # The checkpoint's processor size: 896 for MedGemma, 224 for the demo checkpoints.
+    model_input_size: int = Field(896, ge=14, le=4096)
+    # The checkpoint processor's own filter (Gemma 3: bilinear); another filter changes what the model sees.
+    resample: Literal["bilinear", "bicubic", "lanczos"] = "bilinear"
+    # At equal fidelity (within 1 level of the engine's own result on a radiograph) JPEG q100 4:4:4 costs ~10x
+    # less gateway CPU, ~40% fewer bytes and ~3x less engine decode than PNG (BENCHMARKS.md, "Image ingestion").
+    forward_format: Literal["jpeg", "png"] = "jpeg"
+    jpeg_quality: int = Field(100, ge=50, le=100)  # q95 is 2.7x smaller but 6 levels off on a radiograph
+
+    @model_validator(mode="after")
+    def _input_fits_the_limits(self) -> ImageSettings:
+        if self.model_input_size > self.max_side:
+            raise ValueError(f"model_input_size {self.model_input_size} exceeds max_side {self.max_side}")
+        return self
 
 
 class LimitSettings(Strict):
@@ -143,7 +164,9 @@ class TopologySettings(Strict):
         if self.kind != "data-parallel" and self.size != 1:
             raise ValueError(f"size is the data-parallel rank count; kind {self.kind!r} takes none")
         if self.kind != "ray" and (self.replicas != 1 or self.autoscaling is not None):
-            raise ValueError(f"replicas and autoscaling are Ray Serve settings; kind {self.kind!r} takes none")
+            raise ValueError(
+                f"replicas and autoscaling are Ray Serve settings; kind {self.kind!r} takes none"
+            )
         if self.autoscaling is not None and self.replicas != 1:
             raise ValueError("give either replicas (fixed) or autoscaling (bounds), not both")
         return self
@@ -158,6 +181,21 @@ class Profile(Strict):
     topology: TopologySettings = TopologySettings()
     # vLLM's own long-form flags, passed through to `vllm serve` (see serve/engine/command.py).
     vllm: dict[str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _demo_images_at_demo_size(cls, raw: Any) -> Any:
+        """Demo checkpoints are built at 224 px (serve/engine/demo_checkpoint.py): a demo profile that names no
+        model_input_size gets that, not MedGemma's 896, so copies of cpu-demo.yaml stay right."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
+            return raw
+        gateway = raw.get("gateway") or {}
+        images = (gateway.get("images") or {}) if isinstance(gateway, dict) else None
+        if not isinstance(images, dict) or "model_input_size" in images:
+            return raw  # set explicitly, or built from objects rather than YAML
+        if str(raw["model"].get("source", "")).startswith("demo:"):
+            return _merge(raw, {"gateway": {"images": {"model_input_size": DEMO_IMAGE_SIZE}}})
+        return raw
 
     @field_validator("vllm")
     @classmethod

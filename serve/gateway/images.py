@@ -1,23 +1,22 @@
-"""Image parts of chat requests: checked at the gateway (media type, base64, Pillow decode, size limits)."""
+"""Image parts of chat requests: found, checked (data URLs, remote hosts) and replaced by what the engine is
+sent (serve/imaging decodes DICOM and rasters, windows and shrinks them)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import io
 import ipaddress
 import socket
-import warnings
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from PIL import Image, UnidentifiedImageError
-
 from serve.config import ImageSettings
-from serve.gateway.errors import GatewayError, bad_request
+from serve.gateway.errors import bad_request
+from serve.imaging.errors import ImageRefused
+from serve.imaging.normalise import Encoded
+from serve.imaging.pipeline import convert
 
-MEDIA_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/jpg": "JPEG", "image/webp": "WEBP"}
 KNOWN_PART_TYPES = ("text", "image_url")
 
 
@@ -75,45 +74,6 @@ def parse_data_url(url: str, where: str) -> tuple[str, bytes]:
         raise bad_request(f"{where}: the image data is not valid base64.", where, "invalid_base64") from None
 
 
-def decode(media: str, data: bytes, where: str, settings: ImageSettings) -> Image.Image:
-    """Open and fully decode with Pillow under our limits; a refusal names what is wrong."""
-    if media not in MEDIA_FORMATS:
-        raise bad_request(f"{where}: media type {media!r} is not an image this gateway takes "
-                          f"({', '.join(sorted(MEDIA_FORMATS))}).", where, "unsupported_media_type")  # fmt: skip
-    if len(data) > settings.max_image_bytes:
-        raise bad_request(f"{where}: the image is {len(data)} bytes; the limit is {settings.max_image_bytes}.",
-                          where, "image_too_large")  # fmt: skip
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            _check_size(img.size, where, settings)
-            img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_big(where, settings) from None
-    except GatewayError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise bad_request(f"{where}: the image cannot be decoded ({type(exc).__name__}: truncated or corrupt?).",
-                          where, "invalid_image") from None  # fmt: skip
-    if img.format != MEDIA_FORMATS[media]:
-        raise bad_request(f"{where}: the data URL says {media} but the data is {img.format}.", where,
-                          "media_type_mismatch")  # fmt: skip
-    return img
-
-
-def _check_size(size: tuple[int, int], where: str, settings: ImageSettings) -> None:
-    w, h = size
-    if w < 1 or h < 1 or max(w, h) > settings.max_side or w * h > settings.max_pixels:
-        raise _too_big(where, settings, f"{w}x{h}")
-
-
-def _too_big(where: str, settings: ImageSettings, dims: str = "too many pixels") -> GatewayError:
-    return bad_request(f"{where}: image dimensions {dims} exceed this gateway's limits "
-                       f"({settings.max_side} px a side, {settings.max_pixels} pixels).", where,
-                       "image_dimensions")  # fmt: skip
-
-
 def check_remote(url: str, where: str, settings: ImageSettings) -> None:
     """Remote URLs only for allow-listed https hosts that resolve to public addresses (no SSRF into the LAN)."""
     parts = urlsplit(url)
@@ -134,11 +94,37 @@ def check_remote(url: str, where: str, settings: ImageSettings) -> None:
                               where, "remote_image_refused")  # fmt: skip
 
 
-def check_images(parts: list[ImagePart], settings: ImageSettings) -> None:
-    """Blocking (Pillow decodes): run it in a worker thread."""
+def requested_frame(item: ImagePart) -> int | None:
+    """The client's choice of frame in a multi-frame DICOM: 'image_url': {'url': ..., 'frame': 3}, from 0."""
+    spec = item.part.get("image_url")
+    frame = spec.get("frame") if isinstance(spec, dict) else None
+    if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int) or frame < 0):
+        raise bad_request(f"{item.where}: 'image_url.frame' must be a frame number from 0.", item.where,
+                          "invalid_frame")  # fmt: skip
+    return frame
+
+
+def forward_instead(item: ImagePart, encoded: Encoded) -> None:
+    """Rewrite the part in place: the body the engine is sent carries the normalised image, and no 'frame'."""
+    spec = item.part.get("image_url")
+    kept = {k: v for k, v in spec.items() if k not in ("url", "frame")} if isinstance(spec, dict) else {}
+    item.part["image_url"] = {"url": encoded.data_url(), **kept}
+
+
+def ingest_images(parts: list[ImagePart], settings: ImageSettings) -> None:
+    """Decode, check and (when configured) normalise every image part. Blocking: run it in a worker thread."""
     for item in parts:
-        url = image_url(item)
-        if url.startswith("data:"):
-            decode(*parse_data_url(url, item.where), item.where, settings)
-        else:
+        url, frame = image_url(item), requested_frame(item)
+        if not url.startswith("data:"):
+            if frame is not None:
+                raise bad_request(f"{item.where}: 'frame' applies only to DICOM data URLs.", item.where,
+                                  "invalid_frame")  # fmt: skip
             check_remote(url, item.where, settings)
+            continue
+        media, data = parse_data_url(url, item.where)
+        try:
+            encoded = convert(media, data, frame, settings)
+        except ImageRefused as refusal:
+            raise bad_request(f"{item.where}: {refusal.message}", item.where, refusal.code) from None
+        if encoded is not None:
+            forward_instead(item, encoded)

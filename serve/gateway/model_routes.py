@@ -12,7 +12,7 @@ from serve import terms
 from serve.gateway import proxy, terms_gate
 from serve.gateway.accounting import CLIENT_CLOSED, Record, finish
 from serve.gateway.errors import GatewayError, store_unavailable
-from serve.gateway.images import check_images
+from serve.gateway.images import ingest_images
 from serve.gateway.requests import finalize, parse
 from serve.gateway.state import GATEWAY, REQUEST_ID, Gateway, check_request_id, request_id
 from serve.gateway.store import StoreUnavailable
@@ -47,8 +47,8 @@ async def _forward(request: web.Request, gw: Gateway, rec: Record, chat: bool) -
     raw = await read_body(request)
     parsed = parse(raw, gw.cfg.models, chat=chat, max_images=gw.cfg.max_images)
     rec.model, rec.stream = parsed.model, parsed.stream
-    if parsed.images:  # Pillow decodes: off the event loop
-        await asyncio.to_thread(check_images, parsed.images, gw.settings.images)
+    if parsed.images:  # decoding and resizing are CPU work: off the event loop
+        await asyncio.to_thread(ingest_images, parsed.images, gw.settings.images)
     prep = finalize(parsed, gw.settings.disclaimer.text, chat=chat)
     ctx = proxy.Context(
         chat=chat,

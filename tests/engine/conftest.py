@@ -49,7 +49,11 @@ class Stack:
 def _profile(tmp: Path) -> Path:
     raw = yaml.safe_load((ROOT / "configs" / "cpu-demo.yaml").read_text())
     raw["engine"]["port"] = free_port()
-    raw["gateway"] = {"port": free_port(), "terms": {"database": str(tmp / "acks.sqlite3")}}
+    raw["gateway"] = {
+        **raw.get("gateway", {}),
+        "port": free_port(),
+        "terms": {"database": str(tmp / "acks.sqlite3")},
+    }
     path = tmp / "profile.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path

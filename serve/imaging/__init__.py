@@ -1,0 +1,1 @@
+"""Pixels for the model: DICOM and raster decoding, windowing to 8 bits, resizing to the model's input size."""
