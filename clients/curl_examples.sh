@@ -30,5 +30,6 @@ curl -sS "$BASE/v1/chat/completions" -H "Content-Type: application/json" \
   -d "{\"model\": \"$MODEL\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}"; echo
 
 # The gateway's Prometheus metrics, and the engine's through the gateway.
-curl -sS "$BASE/metrics" | grep -m3 medgemma_gateway_time_to_first_token
-curl -sS "$BASE/metrics/engine" | grep -m1 "vllm:num_requests_running"
+# (grep reads all of curl's output: with pipefail, grep -m would make curl fail on a closed pipe)
+curl -sS "$BASE/metrics" | grep "^medgemma_gateway_time_to_first_token_seconds_count"
+curl -sS "$BASE/metrics/engine" | grep "^vllm:num_requests_running"

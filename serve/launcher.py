@@ -98,3 +98,5 @@ async def wait_for_stop(stop: asyncio.Event, supervisor: Supervisor) -> None:
     stopper.cancel()
     if supervisor.state == "failed":
         raise RuntimeError("the engine kept crashing; see its last lines above")
+    if watcher.done() and not watcher.cancelled() and watcher.exception() is not None:
+        raise RuntimeError(f"engine supervision failed: {watcher.exception()!r}")

@@ -63,12 +63,17 @@ async def _pump(child: Child, echo: bool) -> None:
             sys.stderr.write(f"[engine] {line}\n")
 
 
-async def wait_exit(child: Child) -> int:
-    code = await child.proc.wait()
-    if child.reader is not None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(child.reader, 2.0)  # drain the last lines for the error message
-    return code
+async def wait_exit(child: Child, poll_s: float = 0.1) -> int:
+    """The child's exit code, as soon as it exits.
+
+    Not proc.wait(): asyncio's wait() also waits for the child's pipes to close, and vLLM's engine-core and
+    worker processes keep the API server's stdout open after it dies, so wait() would hang until they go.
+    """
+    while child.proc.returncode is None:
+        await asyncio.sleep(poll_s)
+    if child.reader is not None and not child.reader.done():
+        await asyncio.wait({child.reader}, timeout=2.0)  # the last lines, for the error message
+    return child.proc.returncode
 
 
 async def terminate(child: Child, grace_s: float) -> int:
@@ -76,11 +81,10 @@ async def terminate(child: Child, grace_s: float) -> int:
     if child.returncode is None:
         _signal(child.proc.pid, signal.SIGTERM, group=False)
         try:
-            await asyncio.wait_for(child.proc.wait(), grace_s)
+            await asyncio.wait_for(wait_exit(child), grace_s)
         except TimeoutError:
             log.warning("engine ignored SIGTERM for %.0f s; sending SIGKILL", grace_s)
-            _signal(child.proc.pid, signal.SIGKILL, group=True)
-    _signal(child.proc.pid, signal.SIGKILL, group=True)  # vLLM's engine-core and workers, if orphaned
+    _signal(child.proc.pid, signal.SIGKILL, group=True)  # the child, or its orphaned engine-core/workers
     return await wait_exit(child)
 
 

@@ -109,3 +109,20 @@ async def test_stop_ends_supervision_without_restart(tmp_path):
     pid = sup.child.pid
     await sup.stop()
     assert sup.state == "stopped" and not alive(pid) and sup.restarts == 0
+
+
+async def test_crash_is_restarted_even_when_a_grandchild_holds_the_log_pipe(tmp_path):
+    """vLLM's engine core outlives a SIGKILLed API server for a moment and keeps its stdout open."""
+    counter = tmp_path / "starts"
+    code = (
+        "import subprocess, sys, time; "
+        f"open({str(counter)!r}, 'a').write('x'); "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']); "  # inherits stdout
+        "time.sleep(0.3)"
+    )
+    settings = EngineSettings(restart=RestartPolicy(max_restarts=1, backoff_initial_s=0.1))
+    sup = Supervisor(child(code), "http://x/health", settings, probe=always, echo=False)
+    await sup.start()
+    await asyncio.wait_for(sup.wait(), 20)
+    assert counter.read_text() == "xx" and sup.state == "failed"  # restarted once, then gave up, no crash
+    await sup.stop()
