@@ -40,21 +40,33 @@ def untouched_is_exact(img: Image.Image, size: int) -> bool:
 
 
 def normalise(img: Image.Image, settings: ImageSettings) -> Encoded:
-    small = shrink(to_rgb(img), settings.model_input_size, RESAMPLE[settings.resample])
+    img, size, resample = eight_bit(img), settings.model_input_size, RESAMPLE[settings.resample]
+    if img.mode == "L" and "transparency" not in img.info:
+        small = shrink(img, size, resample).convert(
+            "RGB"
+        )  # one channel resized, then copied: exact, 3x cheaper
+    else:
+        small = shrink(to_rgb(img), size, resample)
     return encode(small, settings.forward_format, settings.jpeg_quality)
 
 
 def lossless(img: Image.Image) -> Encoded:
-    """Full size, bit-exact: what the engine gets from a DICOM object when normalisation is off."""
-    return encode(to_rgb(img), "png", 100)
+    """Full size, bit-exact: what the engine gets from a DICOM object when normalisation is off. Decoded DICOM
+    is 'L' or 'RGB' already, and the engine's own L -> RGB copy is exact, so gray stays one channel."""
+    return encode(img, "png", 100)
+
+
+def eight_bit(img: Image.Image) -> Image.Image:
+    """Upright (EXIF orientation, as vLLM's loader does) and 8-bit: 16-bit gray is windowed as a DICOM without
+    a window would be, where Pillow's convert (and so the engine) would clip it at 255."""
+    ImageOps.exif_transpose(img, in_place=True)
+    if img.mode in HIGH_BIT_DEPTH:
+        return Image.fromarray(window.robust(np.asarray(img)))
+    return img
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
-    """What vLLM's image loader does (EXIF orientation, transparency over white), except that 16-bit gray is
-    windowed as a DICOM without a window would be, where Pillow's convert would clip it at 255."""
-    ImageOps.exif_transpose(img, in_place=True)
-    if img.mode in HIGH_BIT_DEPTH:
-        img = Image.fromarray(window.robust(np.asarray(img)))
+    """vLLM's conversion: transparency over white, everything else by Pillow's convert."""
     if img.mode == "RGB":
         return img
     if img.mode in TRANSPARENT_MODES or "transparency" in img.info:
