@@ -4,6 +4,7 @@ size with the processor's own filter, encoded small. 16-bit images are windowed,
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 from dataclasses import dataclass
 
@@ -59,7 +60,8 @@ def lossless(img: Image.Image) -> Encoded:
 def eight_bit(img: Image.Image) -> Image.Image:
     """Upright (EXIF orientation, as vLLM's loader does) and 8-bit: 16-bit gray is windowed as a DICOM without
     a window would be, where Pillow's convert (and so the engine) would clip it at 255."""
-    ImageOps.exif_transpose(img, in_place=True)
+    with contextlib.suppress(Exception):  # as vLLM's loader: a malformed EXIF block leaves the image as it is
+        ImageOps.exif_transpose(img, in_place=True)
     if img.mode in HIGH_BIT_DEPTH:
         return Image.fromarray(window.robust(np.asarray(img)))
     return img
