@@ -42,15 +42,16 @@ PIXEL_KEYWORDS = [
 def decode(data: bytes, frame: int | None, settings: ImageSettings) -> Image.Image:
     """One frame of a DICOM object as an 8-bit 'L' or 'RGB' image; refusals name the problem."""
     ds = read(data)
-    index = choose_frame(check(ds, settings), frame)
     try:
-        pixels = pixel_array(ds, index=index)
-        return Image.fromarray(to_8bit(ds, pixels))
-    except ImageRefused:
+        index = choose_frame(check(ds, settings), frame)
+        return Image.fromarray(to_8bit(ds, pixel_array(ds, index=index)))
+    except (ImageRefused, KeyboardInterrupt, SystemExit):
         raise
-    except Exception as exc:  # a third-party codec fed untrusted bytes: any failure is a bad object
-        raise ImageRefused("invalid_dicom", f"the DICOM pixel data cannot be decoded ({type(exc).__name__}: "
-                           "truncated or corrupt?)") from None  # fmt: skip
+    # Untrusted bytes through pydicom's lazy value parsing and third-party codecs: any failure is a bad object,
+    # including a Rust decoder's panic (pylibjpeg-rle raises pyo3's PanicException, a BaseException).
+    except BaseException as exc:
+        raise ImageRefused("invalid_dicom", f"the DICOM image attributes or pixel data cannot be read "
+                           f"({type(exc).__name__}: truncated or corrupt?)") from None  # fmt: skip
 
 
 def read(data: bytes) -> Any:
