@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from benchmarks.soak_stats import RSS_GROWTH_TARGET
+
 MIB = 2**20
 
 
@@ -19,7 +21,7 @@ def markdown(doc: dict[str, Any]) -> str:
         ("requests", _requests(s)),
         ("errors (target 0)", _errors(s["errors"])),
         ("gateway RSS (target < 10% growth)", _rss(s["rss"])),
-        ("gateway open fds", " -> ".join(_fmt(s["open_fds"][k], ".0f") for k in ("first", "last"))),
+        ("gateway open fds", _fds(s["open_fds"])),
         ("TTFT p50 / p99", f"{_fmt(s['ttft_ms']['p50'])} / {_fmt(s['ttft_ms']['p99'])} ms"),
         ("E2E p50 / p99", f"{_fmt(s['e2e_ms']['p50'])} / {_fmt(s['e2e_ms']['p99'])} ms"),
         ("max in flight at a sample", str(s["max_in_flight"])),
@@ -31,6 +33,10 @@ def markdown(doc: dict[str, Any]) -> str:
 def _requests(s: dict[str, Any]) -> str:
     rates = f"{s['requests_per_s']:.2f} req/s, {s['output_tokens_per_s']:.0f} output tokens/s"
     return f"{s['requests']:,} sent, {s['ok']:,} ok ({rates})"
+
+
+def _fds(fds: dict[str, Any]) -> str:
+    return f"{_fmt(fds['first'], '.0f')} -> {_fmt(fds['last'], '.0f')} (max {_fmt(fds['max'], '.0f')})"
 
 
 def _errors(err: dict[str, Any]) -> str:
@@ -75,7 +81,11 @@ def plot(doc: dict[str, Any], path: Path) -> Path:
     FigureCanvasAgg(fig)
     rss_ax, tput_ax, lat_ax = fig.subplots(3, 1, sharex=True)
     rss = [_nan(s["gateway"].get("rss_bytes"), MIB) for s in samples]
-    rss_ax.plot(minutes, rss, marker=".", color="C0")
+    rss_ax.plot(minutes, rss, marker=".", color="C0", label="RSS")
+    start = doc["summary"]["rss"]["start_bytes"]
+    if start:  # the budget in view, so a 1 MiB step is not read as a leak
+        rss_ax.axhline(start * (1 + RSS_GROWTH_TARGET) / MIB, color="C3", linestyle="--", label="+10% target")
+        rss_ax.legend(fontsize="small")
     rss_ax.set(ylabel="gateway RSS (MiB)", title="gateway resident memory")
     tput_ax.plot(later_min, [s["window"]["requests_per_s"] for s in later], color="C1", label="completed ok")
     tput_ax.axhline(doc["rate"], color="gray", linestyle="--", label="offered")
