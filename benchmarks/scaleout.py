@@ -19,14 +19,16 @@ import aiohttp
 ACK = {"HAI-DEF-Acknowledged": "2024-11-15"}
 # vLLM: per engine rank; Ray Serve LLM: per replica (its metrics port re-exports vLLM's as ray_vllm_*).
 SUCCESS = re.compile(r"^(?:ray_)?vllm[:_]request_success_total\{([^}]*)\}\s+([0-9.eE+-]+)", re.MULTILINE)
-REPLICA = re.compile(r'(?:engine|ReplicaId|replica)="([^"]*)"')
+# Ray's series carry both ReplicaId and vLLM's own engine="0": the replica is what splits them.
+REPLICA_LABELS = (re.compile(r'ReplicaId="([^"]*)"'), re.compile(r'engine="([^"]*)"'))
+SETTLE_S = 30.0  # Ray exports its replicas' metrics every few seconds: wait until the counts add up
 
 
 def split_by_replica(text: str) -> Counter[str]:
     """Finished requests per engine rank or Ray replica, summed over finish reasons (pure)."""
     counts: Counter[str] = Counter()
     for labels, value in SUCCESS.findall(text):
-        found = REPLICA.search(labels)
+        found = next((m for m in (p.search(labels) for p in REPLICA_LABELS) if m), None)
         if found:
             counts[found.group(1)] += int(float(value))
     return counts
@@ -86,7 +88,12 @@ async def scrape(url: str) -> str:
 async def measure(gateway: str, metrics_url: str, model: str, args: argparse.Namespace) -> dict:
     before = split_by_replica(await scrape(metrics_url))
     result = await load(gateway, model, args.requests, args.concurrency, args.max_tokens)
+    expected = sum(before.values()) + args.requests + 1  # and the warm-up
+    deadline = time.monotonic() + SETTLE_S
     after = split_by_replica(await scrape(metrics_url))
+    while sum(after.values()) < expected and time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        after = split_by_replica(await scrape(metrics_url))
     result["split"] = {k: after[k] - before.get(k, 0) for k in sorted(after)}
     return result
 

@@ -35,11 +35,16 @@ def replica_summary(status: Any, app_name: str) -> list[dict[str, Any]]:
     return [
         {
             "deployment": name,
-            "status": str(dep.status.value),
-            "replicas": {str(k.value): v for k, v in dep.replica_states.items()},
+            "status": _name(dep.status),
+            "replicas": {_name(k): v for k, v in dep.replica_states.items()},
         }
         for name, dep in app.deployments.items()
     ]
+
+
+def _name(state: Any) -> str:
+    """Ray 2.60 gives statuses as enums but replica states as plain strings; either reads as its name."""
+    return str(getattr(state, "value", state))
 
 
 def running_llm_replicas(summary: list[dict[str, Any]]) -> int:

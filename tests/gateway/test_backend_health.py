@@ -88,8 +88,8 @@ class _Enum:
 
 class _Dep:
     def __init__(self, status, states):
-        self.status = _Enum(status)
-        self.replica_states = {_Enum(k): v for k, v in states.items()}
+        self.status = _Enum(status)  # Ray 2.60: the status an enum, replica states plain strings
+        self.replica_states = dict(states)
 
 
 class _App:

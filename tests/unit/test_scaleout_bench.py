@@ -7,8 +7,9 @@ vllm:request_success_total{engine="0",finished_reason="stop",model_name="m"} 2.0
 vllm:request_success_total{engine="1",finished_reason="length",model_name="m"} 9.0
 vllm:request_prompt_tokens_sum{engine="1",model_name="m"} 99.0
 """
-RAY = """ray_vllm_request_success_total{ReplicaId="a1",finished_reason="length",model_name="m"} 4.0
-ray_vllm_request_success_total{ReplicaId="b2",finished_reason="length",model_name="m"} 5.0
+RAY = """ray_vllm_request_success_total{Component="core_worker"} 9.0
+ray_vllm_request_success_total{Component="core_worker",ReplicaId="a1",engine="0",finished_reason="length"} 4.0
+ray_vllm_request_success_total{engine="0",ReplicaId="b2",finished_reason="length",model_name="m"} 5.0
 """
 
 
