@@ -68,10 +68,11 @@ def chat_body(**extra):
 
 
 def pytest_collection_modifyitems(config, items):
-    """`disruptive` tests run last (they restart the shared engine); `gpu` tests skip without a GPU."""
+    """`disruptive` tests run after the rest (they restart the shared engine), `scaleout` ones last of all (they
+    stop it to make room for several engines); `gpu` tests skip without a GPU."""
     from serve.launcher import has_nvidia_gpu
 
-    items.sort(key=lambda item: "disruptive" in item.keywords)
+    items.sort(key=lambda item: ("scaleout" in item.keywords, "disruptive" in item.keywords))
     if has_nvidia_gpu():
         return
     skip = pytest.mark.skip(reason="needs an NVIDIA GPU (nvidia-smi did not answer)")
