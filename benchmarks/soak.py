@@ -76,17 +76,7 @@ async def soak(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
         rate, source, ramp = await soak_rate(args, send, say)
         say(f"soak: {args.minutes:g} min at {rate:.2f} req/s ({source})")
         sampler = Sampler(lambda: gateway_scrape.scrape(session, target.base_url), args.interval)
-        stop = asyncio.Event()
-        ticking = asyncio.create_task(sampler.run(stop, _progress(say)))
-        t0, cpu0 = time.perf_counter(), time.process_time()
-        try:
-            await open_loop(plateau.offset(sampler.counting(send), SOAK_FIRST_INDEX), rate,
-                            Budget(duration_s=args.minutes * 60), on_done=sampler.on_done,
-                            rng=random.Random(args.seed))  # fmt: skip
-        finally:
-            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-            stop.set()
-            await ticking
+        wall, cpu = await sampled_loop(sampler, send, rate, args, say)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     settings["model"], settings["warmup_s"] = workload.model, args.warmup
     summary = soak_stats.summary(sampler.done, sampler.samples, wall, args.warmup)
@@ -97,6 +87,24 @@ async def soak(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
            "summary": summary, "samples": sampler.samples}  # fmt: skip
     doc["markdown"] = soak_report.markdown(doc)
     return doc
+
+
+async def sampled_loop(
+    sampler: Sampler, send: SendOne, rate: float, args: argparse.Namespace, say: Any
+) -> tuple[float, float]:
+    """The open loop with the sampler ticking beside it; (wall seconds, the generator's CPU seconds)."""
+    stop = asyncio.Event()
+    ticking = asyncio.create_task(sampler.run(stop, _progress(say)))
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    try:
+        await open_loop(plateau.offset(sampler.counting(send), SOAK_FIRST_INDEX), rate,
+                        Budget(duration_s=args.minutes * 60), on_done=sampler.on_done,
+                        rng=random.Random(args.seed))  # fmt: skip
+    finally:
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        stop.set()
+        await ticking
+    return wall, cpu
 
 
 def _progress(say: Any) -> Any:
