@@ -29,6 +29,7 @@ from benchmarks.records import RequestRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_VLLM = {"mm-processor-cache-gb": 0, "enable-prefix-caching": False}
+STARTUP_TIMEOUT_S = 1500  # a cold start took over 600 s on a machine shared with another engine
 
 
 class ImageStack:
@@ -39,12 +40,13 @@ class ImageStack:
         self.raw = yaml.safe_load((ROOT / "configs" / "cpu-demo.yaml").read_text())
         self.raw["engine"]["port"] = procs.free_port()
         self.raw["vllm"].update(BENCH_VLLM)
+        self.raw["engine"]["startup_timeout_s"] = STARTUP_TIMEOUT_S
         self.engine_url = f"http://127.0.0.1:{self.raw['engine']['port']}"
 
     def start(self) -> None:
         engine = self._child("engine", ["engine", "--profile", str(self._profile("engine", {})),
                                         "--cache-dir", str(ROOT / ".cache" / "checkpoints")])  # fmt: skip
-        procs.wait_ready(engine, self.engine_url + "/health", timeout_s=900)
+        procs.wait_ready(engine, self.engine_url + "/health", timeout_s=STARTUP_TIMEOUT_S + 60)
         for arm, options in ARMS.items():
             port = procs.free_port()
             gateway = {
