@@ -131,5 +131,24 @@ class RayBackend:
         if self._started_ray:
             with contextlib.suppress(Exception):
                 serve.shutdown()
+        ours = _descendants()
         ray.shutdown()  # a head this process started goes with it; a joined cluster stays
+        _reap(ours, grace_s=self.profile.engine.stop_grace_s)
         log.info("Ray Serve app %r stopped", self.settings.app_name)
+
+
+def _descendants() -> list:
+    import psutil  # vLLM's dependency, so present wherever this topology runs
+
+    return psutil.Process().children(recursive=True)
+
+
+def _reap(procs: list, grace_s: float) -> None:
+    """A local head's workers can outlive ray.shutdown() by seconds: wait, then kill what is left."""
+    import psutil
+
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=5)
