@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 
@@ -27,7 +27,6 @@ class Record:
     completion_tokens: int = 0
     error_code: str | None = None
     ttft: float | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def observe_stream(rec: Record, rewriter: StreamRewriter, metrics: GatewayMetrics) -> None:

@@ -97,9 +97,6 @@ class GatewayMetrics:
             "completion_tokens_total", "Completion tokens reported by the engine.", ["model"]
         )
 
-    def model_label(self, model: object) -> str:
-        return model if isinstance(model, str) and model in self.models else OTHER_MODEL
-
     def count_tokens(self, model: str, usage: object) -> tuple[int, int]:
         if not isinstance(usage, dict):
             return 0, 0
