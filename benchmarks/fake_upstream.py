@@ -159,14 +159,15 @@ def create_fake_upstream(script: Script | None = None) -> web.Application:
     return app
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def script_from_args(description: str | None, argv: list[str] | None = None) -> tuple[Script, int]:
+    """The command line both fake upstreams share: what to answer, and the port."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, default=9100)
     parser.add_argument("--chunks", type=int, default=16)
     parser.add_argument("--gap-ms", type=float, default=5.0)
     parser.add_argument("--model", default="fake-model")
     parser.add_argument("--honour-max-tokens", action="store_true", help="answer max_tokens chunks")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     script = Script(
         chunks=args.chunks,
         gap_s=args.gap_ms / 1000,
@@ -174,8 +175,13 @@ def main() -> None:
         record=False,
         honour_max_tokens=args.honour_max_tokens,
     )
-    print(f"fake upstream on 127.0.0.1:{args.port} ({time.strftime('%X')})", flush=True)
-    web.run_app(create_fake_upstream(script), host="127.0.0.1", port=args.port, access_log=None, print=None)
+    return script, args.port
+
+
+def main() -> None:
+    script, port = script_from_args(__doc__)
+    print(f"fake upstream on 127.0.0.1:{port} ({time.strftime('%X')})", flush=True)
+    web.run_app(create_fake_upstream(script), host="127.0.0.1", port=port, access_log=None, print=None)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,11 @@ caps a capacity run below what a fast proxy can do. This server answers in a few
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 from typing import Any
 
-from benchmarks.fake_upstream import Script, stream_frames, whole_answer
+from benchmarks.fake_upstream import Script, script_from_args, stream_frames, whole_answer
 
 CHAT, COMPLETIONS = b"/v1/chat/completions", b"/v1/completions"
 MAX_BODY = 64 * 1024 * 1024
@@ -150,16 +149,10 @@ async def serve(script: Script, host: str, port: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=9100)
-    parser.add_argument("--chunks", type=int, default=16)
-    parser.add_argument("--gap-ms", type=float, default=5.0)
-    parser.add_argument("--model", default="fake-model")
-    args = parser.parse_args()
-    script = Script(chunks=args.chunks, gap_s=args.gap_ms / 1000, model=args.model, record=False)
+    script, port = script_from_args(__doc__)
     from benchmarks.loadtest import run
 
-    run(serve(script, "127.0.0.1", args.port))
+    run(serve(script, "127.0.0.1", port))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def create_app(
     gw = Gateway(
         cfg,
         upstream,
-        GatewayMetrics(registry, cfg.models),
+        GatewayMetrics(registry),
         registry,
         store if store is not None else store_from_settings(s.terms),
         keys if keys is not None else KeyRing.from_settings(s.auth),

@@ -50,9 +50,7 @@ class CachedFamily:
 
 
 class GatewayMetrics:
-    def __init__(self, registry: CollectorRegistry, models: list[str]) -> None:
-        self.models = frozenset(models)
-
+    def __init__(self, registry: CollectorRegistry) -> None:
         def histogram(name: str, doc: str, labels: Sequence[str], buckets: Sequence[float]) -> CachedFamily:
             return CachedFamily(
                 Histogram(f"{PREFIX}_{name}", doc, labels, buckets=buckets, registry=registry)

@@ -12,7 +12,7 @@ def exposition(process: bool = True) -> tuple[GatewayMetrics, CollectorRegistry]
     registry = CollectorRegistry()
     if process:
         ProcessCollector(registry=registry)
-    return GatewayMetrics(registry, ["m"]), registry
+    return GatewayMetrics(registry), registry
 
 
 def test_parse_reads_rss_and_sums_counters_over_other_labels():
