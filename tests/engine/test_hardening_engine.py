@@ -90,10 +90,12 @@ def test_client_disconnect_mid_stream_frees_the_engine_within_a_second(stack):
                     "stream": True, "ignore_eos": True}  # fmt: skip
             resp = await session.post(stack.gateway_url + "/v1/chat/completions", json=body, headers=ACK)
             assert resp.status == 200, await resp.text()
-            await asyncio.wait_for(resp.content.readline(), 60)
+            first = await asyncio.wait_for(resp.content.readline(), 60)
             deadline = time.monotonic() + 60
             while running(stack) < 1:
-                assert time.monotonic() < deadline, "the engine never reported the stream as running"
+                assert time.monotonic() < deadline, (
+                    f"the engine never reported the stream as running: {first!r}"
+                )
                 await asyncio.sleep(0.05)
             resp.close()  # the client goes away
             return time.monotonic()
