@@ -93,13 +93,16 @@ async def stream(
 async def _relay(
     resp: aiohttp.ClientResponse, out: web.StreamResponse, rewriter: StreamRewriter, rec: Record
 ) -> None:
-    perf = time.perf_counter
+    perf, feed, write = time.perf_counter, rewriter.feed, out.write  # the per-chunk loop: locals only
     async for data in resp.content.iter_any():
         t0 = perf()
-        frames = rewriter.feed(data, t0)
+        frames = feed(data, t0)
         rec.overhead += perf() - t0
         if frames:
-            await _write(out, frames)
+            try:
+                await write(frames)
+            except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+                raise ClientGone from None
     tail = rewriter.close()
     if tail:
         rec.status, rec.error_code = 502, "engine_error"

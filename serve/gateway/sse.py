@@ -50,10 +50,12 @@ class StreamRewriter:
             return b""
         block, self._buf = self._buf[: end + 2], self._buf[end + 2 :]
         self._time(block, now)
-        if self._meta is not None and not any(
-            m in block for m in (DONE, USAGE_MARK, FINISH_MARK, ERROR_MARK)
+        if self._meta is not None and not (
+            FINISH_MARK in block or USAGE_MARK in block or DONE in block or ERROR_MARK in block
         ):
-            return block  # the common case: token frames, relayed untouched
+            return (
+                block  # the common case: token frames, relayed untouched (no generator: this runs per chunk)
+            )
         return b"".join(self._frame(frame) for frame in block.split(b"\n\n") if frame.strip())
 
     def close(self) -> bytes:
