@@ -24,7 +24,8 @@ from benchmarks.stack import Stack
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.capacity", description=__doc__)
-    p.add_argument("--skip-litellm", action="store_true", help="measure our gateway only")
+    p.add_argument("--skip-litellm", action="store_true", help="leave LiteLLM proxy out")
+    p.add_argument("--skip-bare", action="store_true", help="leave out the bare aiohttp proxy (the floor)")
     p.add_argument("--no-install", action="store_true", help="fail instead of installing LiteLLM")
     p.add_argument("--litellm-venv", type=Path, default=litellm_proxy.VENV)
     p.add_argument("--concurrency", type=int, default=64)
@@ -78,6 +79,8 @@ def measure_stack(args: argparse.Namespace, stack: Stack, console: Console) -> d
     module = "benchmarks.fast_upstream" if args.upstream == "fast" else "benchmarks.fake_upstream"
     upstream = stack.start_upstream(args.chunks, args.gap_ms, module)
     stack.start_gateway()
+    if not args.skip_bare:
+        stack.start_bare()
     if not args.skip_litellm:
         console.print("starting LiteLLM proxy (installing it into its own venv first if needed) ...")
         stack.start_litellm(args.litellm_venv, install=not args.no_install)

@@ -13,7 +13,7 @@ from benchmarks import client, litellm_proxy, procs
 from serve.terms import DISCLAIMER
 
 MODEL = "fake-model"
-DIRECT, OURS, LITELLM = "direct", "gateway", "litellm"
+DIRECT, OURS, LITELLM, BARE = "direct", "gateway", "litellm", "bare-aiohttp"
 
 
 @dataclass
@@ -57,6 +57,23 @@ class Stack:
                "--upstream", self.upstream]  # fmt: skip
         child = self._start(OURS, cmd, self.proxy_cpu)
         target = client.Target(OURS, f"http://127.0.0.1:{port}", expect_disclaimer=True)
+        procs.wait_ready(child, target.base_url + "/health")
+        self.proxies.append(Proxy(target, child))
+
+    def start_bare(self) -> None:
+        """The thinnest aiohttp proxy, the floor for ours (benchmarks/bare_proxy.py)."""
+        port = procs.free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.bare_proxy",
+            "--port",
+            str(port),
+            "--upstream",
+            self.upstream,
+        ]
+        child = self._start(BARE, cmd, self.proxy_cpu)
+        target = client.Target(BARE, f"http://127.0.0.1:{port}")
         procs.wait_ready(child, target.base_url + "/health")
         self.proxies.append(Proxy(target, child))
 
