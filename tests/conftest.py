@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from benchmarks.fake_upstream import Script, create_fake_upstream
 from serve.config import GatewaySettings, TermsSettings
+from serve.gateway.access_log import AccessLog
 from serve.gateway.app import GatewayConfig, create_app
 from serve.gateway.auth import KeyRing
 from serve.gateway.store import SqliteAckStore
@@ -38,8 +41,24 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "acks.sqlite3"
 
 
+class AccessLines(AccessLog):
+    """The access log into memory; `lines()` flushes and returns what was written, parsed."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO())
+
+    def lines(self) -> list[dict]:
+        self.flush()
+        return [json.loads(line) for line in self.stream.getvalue().splitlines()]
+
+
 @pytest.fixture
-def make_gateway(aiohttp_client, engine, registry, db):
+def access_log() -> AccessLines:
+    return AccessLines()
+
+
+@pytest.fixture
+def make_gateway(aiohttp_client, engine, registry, db, access_log):
     """Build a gateway app against the fake engine; keyword arguments change its settings."""
 
     made = []
@@ -52,7 +71,9 @@ def make_gateway(aiohttp_client, engine, registry, db):
         # process would.
         reg = registry if not made else CollectorRegistry()
         made.append(reg)
-        app = create_app(cfg, registry=reg, store=SqliteAckStore(db), keys=KeyRing(keys or []))
+        app = create_app(
+            cfg, registry=reg, store=SqliteAckStore(db), keys=KeyRing(keys or []), access_log=access_log
+        )
         return await aiohttp_client(app)
 
     return make

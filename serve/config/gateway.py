@@ -92,3 +92,5 @@ class GatewaySettings(Strict):
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
     connect_timeout_s: float = Field(5.0, gt=0)
     read_timeout_s: float = Field(300.0, gt=0)
+    # One JSON line per request on stderr (request id, route, model, status, latency, tokens; never content).
+    access_log: bool = True

@@ -1,16 +1,14 @@
-"""Per-request bookkeeping: one record per request, turned into metric samples and one structured log line."""
+"""Per-request bookkeeping: one record per request, turned into metric samples and one access log line."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-import orjson
-
+from serve.gateway.access_log import AccessLog
 from serve.gateway.metrics import OTHER_MODEL, GatewayMetrics
 from serve.gateway.sse import StreamRewriter
 
-log = logging.getLogger("serve.gateway.access")
 CLIENT_CLOSED = 499  # nginx's convention: the client went away before the answer was complete
 
 
@@ -43,7 +41,7 @@ def observe_stream(rec: Record, rewriter: StreamRewriter, metrics: GatewayMetric
         metrics.tpot.labels(*labels).observe((last - first) / (rec.completion_tokens - 1))
 
 
-def finish(rec: Record, metrics: GatewayMetrics, now: float) -> None:
+def finish(rec: Record, metrics: GatewayMetrics, access: AccessLog, now: float) -> None:
     status = str(rec.status)
     metrics.request_duration.labels(rec.route, rec.model, status, "true" if rec.stream else "false").observe(
         now - rec.started
@@ -52,13 +50,14 @@ def finish(rec: Record, metrics: GatewayMetrics, now: float) -> None:
     metrics.overhead.labels(rec.route).observe(rec.overhead)
     if rec.error_code:
         metrics.errors.labels(rec.error_code).inc()
-    if log.isEnabledFor(logging.INFO):
-        log.info(orjson.dumps(_line(rec, now)).decode())
+    if access.enabled:
+        access.write(access_line(rec, now))
 
 
-def _line(rec: Record, now: float) -> dict:
+def access_line(rec: Record, now: float) -> dict:
     """What is logged of a request: never prompt text, images, keys or the acknowledgement header."""
     line = {
+        "time": datetime.now(UTC),
         "request_id": rec.request_id,
         "route": rec.route,
         "model": rec.model,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector
 
+from serve.gateway.access_log import AccessLog
 from serve.gateway.auth import KeyRing
 from serve.gateway.backend import BackendProbe
 from serve.gateway.errors import GatewayError, route_not_found
@@ -46,6 +47,7 @@ def create_app(
     store: AckStore | None = None,
     keys: KeyRing | None = None,
     backend: BackendProbe | None = None,
+    access_log: AccessLog | None = None,
 ) -> web.Application:
     """The gateway; every external dependency can be injected (tests pass fakes, production passes none)."""
     s = cfg.settings
@@ -66,6 +68,7 @@ def create_app(
         store if store is not None else store_from_settings(s.terms),
         keys if keys is not None else KeyRing.from_settings(s.auth),
         ConcurrencyLimiter(s.limits),
+        access_log if access_log is not None else AccessLog.to_stderr(s.access_log),
         backend,
     )
     app = web.Application(client_max_size=s.max_body_bytes, middlewares=[envelope_errors])
@@ -89,4 +92,5 @@ async def _start(app: web.Application) -> None:
 
 async def _stop(app: web.Application) -> None:
     await app[GATEWAY].upstream.close()
+    app[GATEWAY].access_log.flush()
     await app[GATEWAY].store.close()

@@ -6,9 +6,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
-
-from serve.gateway.upstream import Upstream
+from serve.gateway.upstream import Upstream, UpstreamError
 
 # (ready or None when the probe cannot tell, replicas): the ray launcher injects its Serve status here.
 BackendProbe = Callable[[], Awaitable[tuple[bool | None, list[dict[str, Any]]]]]
@@ -33,11 +31,11 @@ def engines_from_metrics(text: str) -> list[dict[str, Any]]:
 async def engines_via_metrics(upstream: Upstream, timeout_s: float = 2.0) -> list[dict[str, Any]]:
     """The engine ranks vLLM reports on /metrics; empty when it cannot be read (not a failure of health)."""
     try:
-        async with upstream.get("/metrics") as resp:
+        async with await upstream.get("/metrics", timeout_s=timeout_s) as resp:
             if resp.status != 200:
                 return []
             return engines_from_metrics(await resp.text())
-    except (TimeoutError, aiohttp.ClientError):
+    except UpstreamError:
         return []
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import aiohttp
 from aiohttp import web
 
 from serve import terms
@@ -16,6 +15,7 @@ from serve.gateway.images import ingest_images
 from serve.gateway.requests import finalize, parse
 from serve.gateway.state import GATEWAY, REQUEST_ID, Gateway, check_request_id, request_id
 from serve.gateway.store import StoreUnavailable
+from serve.gateway.upstream import UpstreamError
 
 
 async def model_call(request: web.Request, *, route: str, chat: bool) -> web.StreamResponse:
@@ -33,7 +33,7 @@ async def model_call(request: web.Request, *, route: str, chat: bool) -> web.Str
         raise
     finally:
         gw.metrics.in_flight.labels(route).dec()
-        finish(rec, gw.metrics, time.perf_counter())
+        finish(rec, gw.metrics, gw.access_log, time.perf_counter())
 
 
 async def _model_call(request: web.Request, gw: Gateway, rec: Record, chat: bool) -> web.StreamResponse:
@@ -63,7 +63,7 @@ async def _forward(request: web.Request, gw: Gateway, rec: Record, chat: bool) -
         if prep.stream:
             return await proxy.stream(request, gw.upstream, request.path, prep, rec, ctx)
         return await proxy.unary(gw.upstream, request.path, prep, rec, ctx)
-    except (TimeoutError, aiohttp.ClientError) as exc:
+    except UpstreamError as exc:
         raise proxy.upstream_error(exc, gw.metrics) from None
 
 
@@ -109,11 +109,10 @@ async def models(request: web.Request) -> web.StreamResponse:
     headers = gw.response_headers(request_id(request))
     try:
         await admit(request, gw)
-        async with gw.upstream.get("/v1/models") as resp:
-            return web.Response(
-                status=resp.status, body=await resp.read(), content_type=resp.content_type, headers=headers
-            )
+        async with await gw.upstream.get("/v1/models") as resp:
+            body = await resp.read()
+        return web.Response(status=resp.status, body=body, content_type=resp.content_type, headers=headers)
     except GatewayError as err:
         return err.to_response(headers)
-    except (TimeoutError, aiohttp.ClientError) as exc:
+    except UpstreamError as exc:
         return proxy.upstream_error(exc, gw.metrics).to_response(headers)

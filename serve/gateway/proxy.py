@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import Any
 
 import aiohttp
 import orjson
@@ -16,32 +14,34 @@ from serve.gateway.errors import GatewayError, engine_failed, engine_timeout, en
 from serve.gateway.metrics import GatewayMetrics
 from serve.gateway.requests import Prepared
 from serve.gateway.sse import StreamRewriter
-from serve.gateway.upstream import Upstream
+from serve.gateway.upstream import Response, Upstream, UpstreamError
 
 JSON = "application/json"
 # Response headers of the engine that the client may see; hop-by-hop and framing headers are ours to set.
-RELAYED_RESPONSE_HEADERS = ("Content-Type",)
+RELAYED_RESPONSE_HEADERS = (("Content-Type", "content-type"),)  # (as sent, as the client stores it)
 
 
-def upstream_error(exc: BaseException, metrics: GatewayMetrics) -> GatewayError:
+def upstream_error(exc: UpstreamError, metrics: GatewayMetrics) -> GatewayError:
     """An engine failure as the error the client sees; counted by kind."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        kind, err = "connect", engine_unavailable("connection refused")
-    elif isinstance(exc, asyncio.TimeoutError):
-        kind, err = "timeout", engine_timeout("read timeout")
+    if exc.kind == "connect":
+        err = engine_unavailable(str(exc))
+    elif exc.kind == "timeout":
+        err = engine_timeout(str(exc))
     else:
-        kind, err = "disconnect", engine_failed(type(exc).__name__)
-    metrics.upstream_errors.labels(kind).inc()
+        err = engine_failed(str(exc))
+    metrics.upstream_errors.labels(exc.kind).inc()
     return err
 
 
-def _passthrough(status: int, body: bytes, upstream_headers: Any, headers: dict[str, str]) -> web.Response:
-    relayed = {h: upstream_headers[h] for h in RELAYED_RESPONSE_HEADERS if h in upstream_headers}
+def _passthrough(
+    status: int, body: bytes, upstream_headers: dict[str, str], headers: dict[str, str]
+) -> web.Response:
+    relayed = {h: upstream_headers[k] for h, k in RELAYED_RESPONSE_HEADERS if k in upstream_headers}
     return web.Response(status=status, body=body, headers={**relayed, **headers})
 
 
 async def unary(upstream: Upstream, path: str, prep: Prepared, rec: Record, ctx: Context) -> web.Response:
-    async with upstream.post(path, prep.body, ctx.upstream_headers) as resp:
+    async with await upstream.post(path, prep.body, ctx.upstream_headers) as resp:
         body = await resp.read()
         t0 = time.perf_counter()
         if resp.status >= 500:
@@ -61,7 +61,7 @@ async def unary(upstream: Upstream, path: str, prep: Prepared, rec: Record, ctx:
 async def stream(
     request: web.Request, upstream: Upstream, path: str, prep: Prepared, rec: Record, ctx: Context
 ) -> web.StreamResponse:
-    async with upstream.post(path, prep.body, ctx.upstream_headers) as resp:
+    async with await upstream.post(path, prep.body, ctx.upstream_headers) as resp:
         if resp.status != 200:
             rec.status = resp.status
             if resp.status >= 500:
@@ -80,7 +80,7 @@ async def stream(
         except ClientGone:
             rec.status = CLIENT_CLOSED  # leaving the `async with` closes the engine connection: vLLM aborts
             return out
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except UpstreamError as exc:
             err = upstream_error(exc, ctx.metrics)
             rec.status, rec.error_code = err.status, err.code
             await out.write(err.to_sse())
@@ -90,11 +90,9 @@ async def stream(
         return out
 
 
-async def _relay(
-    resp: aiohttp.ClientResponse, out: web.StreamResponse, rewriter: StreamRewriter, rec: Record
-) -> None:
+async def _relay(resp: Response, out: web.StreamResponse, rewriter: StreamRewriter, rec: Record) -> None:
     perf, feed, write = time.perf_counter, rewriter.feed, out.write  # the per-chunk loop: locals only
-    async for data in resp.content.iter_any():
+    async for data in resp:
         t0 = perf()
         frames = feed(data, t0)
         rec.overhead += perf() - t0

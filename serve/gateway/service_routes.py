@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import aiohttp
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -13,6 +12,7 @@ from serve.gateway.model_routes import read_body
 from serve.gateway.requests import parse_json
 from serve.gateway.state import GATEWAY
 from serve.gateway.store import StoreUnavailable
+from serve.gateway.upstream import UpstreamError
 
 
 async def get_terms(request: web.Request) -> web.Response:
@@ -81,11 +81,11 @@ async def engine_metrics(request: web.Request) -> web.Response:
     """The engine's own vllm:* metrics, so one Prometheus job scrapes both through the one open port."""
     gw = request.app[GATEWAY]
     try:
-        async with gw.upstream.get("/metrics") as resp:
+        async with await gw.upstream.get("/metrics") as resp:
             return web.Response(
                 status=resp.status,
                 body=await resp.read(),
-                headers={"Content-Type": resp.headers.get("Content-Type", CONTENT_TYPE_LATEST)},
+                headers={"Content-Type": resp.headers.get("content-type", CONTENT_TYPE_LATEST)},
             )
-    except (TimeoutError, aiohttp.ClientError) as exc:
+    except UpstreamError as exc:
         return proxy.upstream_error(exc, gw.metrics).to_response()

@@ -10,6 +10,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from serve.config import GatewaySettings, Profile
+from serve.gateway.access_log import AccessLog
 from serve.gateway.auth import KeyRing
 from serve.gateway.backend import BackendProbe
 from serve.gateway.errors import bad_request
@@ -49,6 +50,7 @@ class Gateway:
     store: AckStore
     keys: KeyRing
     limiter: ConcurrencyLimiter
+    access_log: AccessLog
     backend: BackendProbe | None = None  # the launcher's view of the replicas (ray), when it has one
 
     @property

@@ -1,8 +1,12 @@
-"""The engine as the gateway sees it: one pooled aiohttp client session against a base URL."""
+"""The engine as the gateway sees it: a keep-alive connection pool against a base URL (serve.gateway.http1)."""
 
 from __future__ import annotations
 
-import aiohttp
+import asyncio
+
+from serve.gateway.http1 import Pool, Response, UpstreamError
+
+__all__ = ["Response", "Upstream", "UpstreamError"]
 
 
 class Upstream:
@@ -10,42 +14,27 @@ class Upstream:
         self, base_url: str, *, connect_timeout_s: float = 5.0, read_timeout_s: float = 300.0
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout_s, sock_read=read_timeout_s)
-        self._session: aiohttp.ClientSession | None = None
+        self._pool = Pool(self.base_url, connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s)
 
     async def start(self) -> None:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
-            # Bodies are relayed as bytes: no decompression, no default headers the engine does not need.
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self._timeout,
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept-Encoding"),
-            )
+        """Nothing to open ahead of time: connections are made on first use and kept alive."""
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("Upstream.start() was not awaited")
-        return self._session
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> Response:
+        return await self._pool.request("POST", path, body, headers)
 
-    def post(self, path: str, body: bytes, headers: dict[str, str]) -> aiohttp.client._RequestContextManager:
-        return self.session.post(self.base_url + path, data=body, headers=headers)
-
-    def get(self, path: str, headers: dict[str, str] | None = None) -> aiohttp.client._RequestContextManager:
-        return self.session.get(self.base_url + path, headers=headers)
+    async def get(
+        self, path: str, headers: dict[str, str] | None = None, *, timeout_s: float | None = None
+    ) -> Response:
+        return await self._pool.request("GET", path, headers=headers, read_timeout_s=timeout_s)
 
     async def healthy(self, timeout_s: float = 2.0, *, path: str = "/health") -> bool:
         try:
-            async with self.session.get(
-                self.base_url + path, timeout=aiohttp.ClientTimeout(total=timeout_s)
-            ) as resp:
-                return resp.status == 200
-        except (TimeoutError, aiohttp.ClientError):
+            async with asyncio.timeout(timeout_s):
+                async with await self.get(path, timeout_s=timeout_s) as resp:
+                    await resp.read()
+                    return resp.status == 200
+        except (TimeoutError, UpstreamError):
             return False
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._pool.close()

@@ -64,16 +64,20 @@ async def test_compressed_dicom_is_decoded(make_gateway, script, syntax):
     assert forwarded_image(script)[1].size == (224, 224)
 
 
-async def test_patient_attributes_reach_neither_the_engine_nor_the_logs(make_gateway, script, caplog):
+async def test_patient_attributes_reach_neither_the_engine_nor_the_logs(
+    make_gateway, script, caplog, access_log
+):
     caplog.set_level(logging.DEBUG)
     gw = await make_gateway(**SMALL)
     ok = await gw.post(CHAT, json=body_with(data_url(canary_dicom())), headers=ACK)
     broken = await gw.post(CHAT, json=body_with(data_url(canary_dicom()[:-5000])), headers=ACK)
     assert ok.status == 200 and broken.status == 400
     forwarded = json.dumps(script.seen)
+    logged = caplog.text + json.dumps(access_log.lines())
+    assert len(access_log.lines()) == 2
     image_bytes = base64.b64decode(forwarded_spec(script)["url"].partition(",")[2])
     for canary in CANARIES:
-        for where in (forwarded, caplog.text, await ok.text(), await broken.text()):
+        for where in (forwarded, logged, await ok.text(), await broken.text()):
             assert canary not in where and canary.lower() not in where.lower()
         assert canary.encode() not in image_bytes
 

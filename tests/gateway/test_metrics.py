@@ -1,5 +1,6 @@
 """Tier 1: metric samples after known requests, the exposition, and what the request log leaves out."""
 
+import json
 import logging
 
 from tests.conftest import ACK, MODEL, chat_body
@@ -50,7 +51,7 @@ async def test_exposition_has_our_names_and_engine_metrics_have_their_own_path(g
     assert "vllm:num_requests_running" in engine and P not in engine
 
 
-async def test_request_log_line_never_holds_prompt_key_or_ack(make_gateway, caplog):
+async def test_request_log_line_never_holds_prompt_key_or_ack(make_gateway, caplog, access_log):
     gw = await make_gateway(keys=["sk-canary-7f3a"])
     canary = "CANARY-patient-Jane-Roe-1957"
     headers = {**ACK, "Authorization": "Bearer sk-canary-7f3a"}
@@ -59,8 +60,11 @@ async def test_request_log_line_never_holds_prompt_key_or_ack(make_gateway, capl
         await gw.post(
             CHAT, json=chat_body(stream=True, messages=[{"role": "user", "content": canary}]), headers=headers
         )
-    access = [r.getMessage() for r in caplog.records if r.name == "serve.gateway.access"]
-    assert len(access) == 2 and '"status":200' in access[0]
-    everything = "\n".join(r.getMessage() for r in caplog.records)
+    access = access_log.lines()
+    assert [(a["route"], a["stream"], a["status"], a["model"]) for a in access] == [
+        (CHAT, False, 200, MODEL), (CHAT, True, 200, MODEL)]  # fmt: skip
+    assert all(a["request_id"] and a["latency_ms"] >= a["gateway_ms"] > 0 for a in access)
+    assert access[0]["completion_tokens"] > 0 and "ttft_ms" in access[1]
+    everything = "\n".join(r.getMessage() for r in caplog.records) + json.dumps(access)
     for secret in (canary, "sk-canary-7f3a", "2024-11-15"):
         assert secret not in everything

@@ -1,0 +1,359 @@
+"""A keep-alive HTTP/1.1 client for the one upstream the gateway talks to (the engine, or Ray's ingress).
+
+Why not aiohttp's ClientSession: under load its per-request path (URL and header building, payload registry,
+tracing hooks, timeouts, connector bookkeeping) was ~22% of the gateway's CPU (BENCHMARKS.md, "Gateway
+capacity"). The gateway needs much less: one origin on a trusted network, plain HTTP, no redirects, cookies,
+proxies or decompression. So this client writes the request bytes itself and parses answers with httptools
+(llhttp, the parser uvicorn uses), over a LIFO pool of keep-alive connections.
+
+What it does keep: connect and read timeouts, back-pressure on bodies the caller reads slower than they come,
+a response closed before its end closes its connection (vLLM aborts the request on disconnect), and one retry
+on a fresh connection when a pooled one turns out to have been closed by the server before it answered a byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import deque
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+import httptools
+
+HIGH_WATER = 256 * 1024  # buffered body bytes past which reading from the upstream pauses
+COALESCE_LIMIT = 64 * 1024  # request head and body are joined into one write below this size
+
+
+class UpstreamError(Exception):
+    """The upstream could not be reached or failed mid-answer; `kind` is the bounded metric label."""
+
+    kind = "disconnect"
+
+
+class ConnectFailed(UpstreamError):
+    kind = "connect"
+
+
+class ReadTimeout(UpstreamError):
+    kind = "timeout"
+
+
+class Disconnected(UpstreamError):
+    kind = "disconnect"
+
+
+def _origin(base_url: str) -> tuple[str, int, str]:
+    url = urlsplit(base_url)
+    if url.scheme != "http" or not url.hostname:
+        raise ValueError(f"the upstream must be an http:// URL (a loopback or private address): {base_url!r}")
+    return url.hostname, url.port or 80, url.path.rstrip("/")
+
+
+def _check_header(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError("header values must not contain line breaks")
+    return value
+
+
+class Response:
+    """One answer: status and headers at once, the body read whole (`read`) or as it comes (`async for`)."""
+
+    __slots__ = ("_buffered", "_chunks", "_conn", "_done", "_error", "_head", "_waiter", "headers", "status")
+
+    def __init__(self, conn: _Connection) -> None:
+        self._conn: _Connection | None = conn
+        self._head = conn.loop.create_future()
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._done = False
+        self._error: UpstreamError | None = None
+        self.status = 0
+        self.headers: dict[str, str] = {}
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+    async def read(self) -> bytes:
+        parts = []
+        async for data in self:
+            parts.append(data)
+        return b"".join(parts)
+
+    async def text(self) -> str:
+        return (await self.read()).decode("utf-8", "replace")
+
+    def __aiter__(self) -> Response:
+        return self
+
+    async def __anext__(self) -> bytes:
+        """Everything buffered so far, as one bytes object; waits when nothing is."""
+        while not self._chunks:
+            if self._error is not None:
+                raise self._error
+            if self._done:
+                raise StopAsyncIteration
+            self._waiter = self._conn.loop.create_future()  # type: ignore[union-attr]
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        chunks = self._chunks
+        data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        if self._buffered >= HIGH_WATER and self._conn is not None:
+            self._conn.transport.resume_reading()
+        self._buffered = 0
+        return data
+
+    def close(self) -> None:
+        """Done with this answer: an unfinished one closes its connection (the server sees the client go)."""
+        conn, self._conn = self._conn, None
+        if conn is not None and not self._done:
+            conn.abort()
+
+    async def __aenter__(self) -> Response:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    # Called by the connection's parser.
+    def _feed(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered >= HIGH_WATER and self._conn is not None:
+            self._conn.transport.pause_reading()
+        self._wake()
+
+    def _finish(self) -> None:
+        self._done = True
+        self._wake()
+
+    def _fail(self, error: UpstreamError) -> None:
+        if self._done:
+            return
+        self._error = error
+        if not self._head.done():
+            self._head.set_exception(error)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; at most one request on it at a time."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.loop = pool.loop
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.parser = httptools.HttpResponseParser(self)
+        self.response: Response | None = None
+        self.received = False  # any byte of the current answer
+        self.last_read = 0.0
+        self.idle_since = 0.0
+        self.closed = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.response is None:  # bytes nobody asked for: the connection can no longer be trusted
+            self.abort()
+            return
+        self.received = True
+        self.last_read = self.loop.time()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(Disconnected(f"the upstream sent a malformed response ({exc})"))
+
+    def eof_received(self) -> bool:
+        return False  # close the transport: a half-open keep-alive connection is of no use
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.pool.forget(self)
+        if self.response is not None:
+            if not self.received:
+                self.response._fail(Disconnected("the upstream closed the connection before answering"))
+            else:
+                self.response._fail(Disconnected("the upstream closed the connection mid-answer"))
+        self._cancel_timer()
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.response.headers[name.decode("latin-1").lower()] = value.decode("latin-1")  # type: ignore[union-attr]
+
+    def on_headers_complete(self) -> None:
+        resp = self.response
+        resp.status = self.parser.get_status_code()  # type: ignore[union-attr]
+        resp._head.set_result(None)  # type: ignore[union-attr]
+
+    def on_body(self, body: bytes) -> None:
+        self.response._feed(body)  # type: ignore[union-attr]
+
+    def on_message_complete(self) -> None:
+        resp, self.response = self.response, None
+        self._cancel_timer()
+        keep = self.parser.should_keep_alive()
+        resp._finish()  # type: ignore[union-attr]
+        resp._conn = None  # type: ignore[union-attr]
+        if keep:
+            self.pool.release(self)
+        else:
+            self.abort()
+
+    # the pool's side
+    def send(self, response: Response, data: Iterable[bytes], read_timeout_s: float) -> None:
+        self.response, self.received = response, False
+        self.last_read = self.loop.time()
+        self._timer = self.loop.call_at(self.last_read + read_timeout_s, self._check_timeout, read_timeout_s)
+        self.transport.writelines(data)
+
+    def abort(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.abort()
+        self.pool.forget(self)
+
+    def _fail(self, error: UpstreamError) -> None:
+        if self.response is not None:
+            self.response._fail(error)
+        self.abort()
+
+    def _check_timeout(self, read_timeout_s: float) -> None:
+        self._timer = None
+        if self.response is None:
+            return
+        due = self.last_read + read_timeout_s
+        if self.loop.time() < due:
+            self._timer = self.loop.call_at(due, self._check_timeout, read_timeout_s)
+            return
+        self._fail(ReadTimeout(f"the upstream sent nothing for {read_timeout_s:g} s"))
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class Pool:
+    """Keep-alive connections to one origin, most recently used first; idle ones expire before the server's
+    own keep-alive timeout would close them (uvicorn's, hence vLLM's, default is 5 s)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 300.0,
+        keepalive_s: float = 4.0,
+        max_idle: int = 512,
+    ) -> None:
+        self.host, self.port, self.prefix = _origin(base_url)
+        self.connect_timeout_s, self.read_timeout_s = connect_timeout_s, read_timeout_s
+        self.keepalive_s, self.max_idle = keepalive_s, max_idle
+        self._host_header = f"{self.host}:{self.port}".encode("latin-1")
+        self._idle: list[_Connection] = []
+        self._all: set[_Connection] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        *,
+        read_timeout_s: float | None = None,
+    ) -> Response:
+        """The answer once its status line and headers are in; the caller reads or closes it."""
+        data = self._encode(method, path, body, headers)
+        timeout = self.read_timeout_s if read_timeout_s is None else read_timeout_s
+        conn = self._take_idle()
+        if conn is not None:
+            try:
+                return await self._exchange(conn, data, timeout)
+            except Disconnected:
+                if conn.received:
+                    raise
+                # the server closed this pooled connection as we used it: it never read the request
+        return await self._exchange(await self._connect(), data, timeout)
+
+    async def _exchange(self, conn: _Connection, data: list[bytes], timeout: float) -> Response:
+        response = Response(conn)
+        conn.send(response, data, timeout)
+        try:
+            await response._head
+        except BaseException:
+            response.close()
+            raise
+        return response
+
+    def _encode(self, method: str, path: str, body: bytes, headers: dict[str, str] | None) -> list[bytes]:
+        lines = [f"{method} {self.prefix}{path} HTTP/1.1".encode("latin-1"), b"Host: " + self._host_header]
+        for name, value in (headers or {}).items():
+            lines.append(f"{_check_header(name)}: {_check_header(value)}".encode("latin-1"))
+        if body or method in ("POST", "PUT", "PATCH"):
+            lines.append(b"Content-Length: %d" % len(body))
+        head = b"\r\n".join(lines) + b"\r\n\r\n"
+        if len(body) < COALESCE_LIMIT:
+            return [head + body]
+        return [head, body]
+
+    def _take_idle(self) -> _Connection | None:
+        now = self.loop.time()
+        while self._idle:
+            conn = self._idle.pop()
+            if (
+                not conn.closed
+                and not conn.transport.is_closing()
+                and now - conn.idle_since < self.keepalive_s
+            ):
+                return conn
+            conn.abort()
+        return None
+
+    async def _connect(self) -> _Connection:
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                _, conn = await self.loop.create_connection(lambda: _Connection(self), self.host, self.port)
+        except TimeoutError:
+            raise ConnectFailed(f"no connection within {self.connect_timeout_s:g} s") from None
+        except OSError as exc:  # the address stays out of the message: clients see it
+            why = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+            raise ConnectFailed(why.lower()) from None
+        self._all.add(conn)
+        return conn
+
+    def release(self, conn: _Connection) -> None:
+        if conn.closed:
+            return
+        if len(self._idle) >= self.max_idle:
+            conn.abort()
+            return
+        conn.idle_since = self.loop.time()
+        self._idle.append(conn)
+
+    def forget(self, conn: _Connection) -> None:
+        self._all.discard(conn)
+
+    def close(self) -> None:
+        for conn in list(self._all):
+            conn.abort()
+        self._idle.clear()

@@ -1,0 +1,258 @@
+"""The gateway's upstream client (serve.gateway.http1) against scripted servers on real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from serve.gateway import http1
+from serve.gateway.http1 import ConnectFailed, Disconnected, Pool, ReadTimeout
+
+Reader, Writer = asyncio.StreamReader, asyncio.StreamWriter
+Handler = Callable[[Reader, Writer, int], Awaitable[None]]
+
+
+class Server:
+    """Calls `handler(reader, writer, connection number)` per connection; keeps what each request sent."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler, self.connections, self.requests = handler, 0, []
+        self.closed = asyncio.Event()
+
+    async def __aenter__(self) -> Server:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+
+    async def _serve(self, reader: Reader, writer: Writer) -> None:
+        self.connections += 1
+        try:
+            await self.handler(reader, writer, self.connections)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.closed.set()
+            writer.close()
+
+    async def read_request(self, reader: Reader) -> bytes:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)  # fmt: skip
+        request = head + await reader.readexactly(length)
+        self.requests.append(request)
+        return request
+
+
+def answer(body: bytes, extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s" % (
+        len(body), extra, body)  # fmt: skip
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+STREAM_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def keep_answering(server_ref: list[Server]) -> Handler:
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        while True:
+            await server_ref[0].read_request(reader)
+            writer.write(answer(b'{"n": %d}' % n))
+
+    return handler
+
+
+async def serving(handler_for: Callable[[list[Server]], Handler]) -> Server:
+    ref: list[Server] = []
+    server = Server(handler_for(ref))
+    ref.append(server)
+    return server
+
+
+async def test_requests_reuse_one_keep_alive_connection_and_send_what_was_asked():
+    async with await serving(keep_answering) as server:
+        pool = Pool(server.url + "/prefix/")
+        for _ in range(3):
+            async with await pool.request("POST", "/v1/x", b'{"a":1}', {"X-Request-Id": "r-1"}) as resp:
+                assert (resp.status, resp.content_type, await resp.read()) == (
+                    200,
+                    "application/json",
+                    b'{"n": 1}',
+                )
+        pool.close()
+    assert server.connections == 1
+    head, _, body = server.requests[0].partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /prefix/v1/x HTTP/1.1"
+    assert {b"Host: 127.0.0.1:%d" % int(server.url.rsplit(":", 1)[1]), b"X-Request-Id: r-1",
+            b"Content-Length: 7"} <= set(lines[1:])  # fmt: skip
+    assert body == b'{"a":1}'
+
+
+async def test_a_stream_arrives_chunk_by_chunk_and_dechunked():
+    go_on = asyncio.Event()
+
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(STREAM_HEAD + chunk(b"data: 1\n\n"))
+        await go_on.wait()
+        writer.write(chunk(b"data: 2\n\n") + b"0\r\n\r\n")
+        await reader.read()
+
+    async with Server(handler) as server:
+        pool = Pool(server.url)
+        resp = await pool.request("GET", "/s")
+        got = [await resp.__anext__()]
+        go_on.set()  # the second chunk is sent only after the first was received
+        got += [data async for data in resp]
+        resp.close()
+        pool.close()
+    assert got == [b"data: 1\n\n", b"data: 2\n\n"]
+
+
+async def test_a_pooled_connection_the_server_closed_unanswered_is_retried_once_on_a_new_one():
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        await server.read_request(reader)
+        writer.write(answer(b"first"))
+        await writer.drain()
+        if n == 1:  # read the next request, then close without a byte: a keep-alive timeout race
+            await server.read_request(reader)
+            return
+        await asyncio.sleep(1)
+
+    server = Server(handler)
+    async with server:
+        pool = Pool(server.url)
+        assert await (await pool.request("GET", "/a")).read() == b"first"
+        assert await (await pool.request("GET", "/b")).read() == b"first"
+        pool.close()
+    assert server.connections == 2 and len(server.requests) == 3
+
+
+async def test_a_fresh_connection_closed_unanswered_is_an_error_not_a_retry():
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+
+    async with Server(handler) as server:
+        with pytest.raises(Disconnected, match="before answering"):
+            await Pool(server.url).request("GET", "/a")
+    assert server.connections == 1
+
+
+async def test_idle_connections_expire_before_the_servers_keep_alive_timeout():
+    async with await serving(keep_answering) as server:
+        pool = Pool(server.url, keepalive_s=0.05)
+        await (await pool.request("GET", "/a")).read()
+        await asyncio.sleep(0.1)
+        await (await pool.request("GET", "/b")).read()
+        pool.close()
+    assert server.connections == 2
+
+
+async def test_connection_close_in_the_answer_is_honoured():
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        await server.read_request(reader)
+        writer.write(answer(b"bye", b"Connection: close\r\n"))
+        await writer.drain()
+        await reader.read()
+
+    server = Server(handler)
+    async with server:
+        pool = Pool(server.url)
+        for _ in range(2):
+            assert await (await pool.request("GET", "/a")).read() == b"bye"
+        pool.close()
+    assert server.connections == 2
+
+
+async def test_silence_past_the_read_timeout_is_a_read_timeout():
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(STREAM_HEAD + chunk(b"data: 1\n\n"))
+        await reader.read()
+
+    async with Server(handler) as server:
+        pool = Pool(server.url, read_timeout_s=0.2)
+        resp = await pool.request("GET", "/s")
+        assert await resp.__anext__() == b"data: 1\n\n"
+        with pytest.raises(ReadTimeout):
+            await resp.read()
+        await asyncio.wait_for(server.closed.wait(), 2)  # the connection was closed, not left hanging
+
+
+async def test_an_answer_cut_mid_body_is_a_disconnect():
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+
+    async with Server(handler) as server:
+        resp = await Pool(server.url).request("GET", "/a")
+        with pytest.raises(Disconnected, match="mid-answer"):
+            await resp.read()
+
+
+async def test_a_malformed_answer_is_a_disconnect():
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        await reader.read()
+
+    async with Server(handler) as server:
+        with pytest.raises(Disconnected, match="malformed"):
+            await Pool(server.url).request("GET", "/a")
+
+
+async def test_nobody_listening_is_a_connect_failure_without_the_address():
+    async with await serving(keep_answering) as server:
+        url = server.url
+    with pytest.raises(ConnectFailed) as caught:
+        await Pool(url).request("GET", "/a")
+    assert caught.value.kind == "connect" and "127.0.0.1" not in str(caught.value)
+
+
+async def test_closing_an_unfinished_answer_closes_its_connection():
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(STREAM_HEAD + chunk(b"data: 1\n\n"))
+        assert await reader.read() == b""  # EOF: what vLLM takes as the client going away
+
+    async with Server(handler) as server:
+        pool = Pool(server.url)
+        resp = await pool.request("GET", "/s")
+        await resp.__anext__()
+        resp.close()
+        await asyncio.wait_for(server.closed.wait(), 2)
+        assert pool._idle == []
+
+
+async def test_a_body_read_slower_than_it_comes_pauses_the_upstream_and_arrives_whole(monkeypatch):
+    monkeypatch.setattr(http1, "HIGH_WATER", 4096)
+    blob = bytes(range(256)) * 4096  # 1 MiB
+
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer(blob))
+        await writer.drain()
+        await reader.read()
+
+    async with Server(handler) as server:
+        pool = Pool(server.url)
+        resp = await pool.request("GET", "/big")
+        await asyncio.sleep(0.1)  # the server writes; nobody reads
+        assert resp._buffered < len(blob)  # reading stopped at the high-water mark
+        assert await resp.read() == blob
+        pool.close()
+
+
+def test_only_plain_http_upstreams_and_no_header_injection():
+    with pytest.raises(ValueError, match="http://"):
+        Pool("https://engine.internal:8443")
+    with pytest.raises(ValueError, match="line breaks"):
+        Pool("http://127.0.0.1:1")._encode("GET", "/", b"", {"X-Request-Id": "a\r\nEvil: 1"})
