@@ -59,13 +59,15 @@ def _check_header(value: str) -> str:
 class Response:
     """One answer: status and headers at once, the body read whole (`read`) or as it comes (`async for`)."""
 
-    __slots__ = ("_buffered", "_chunks", "_conn", "_done", "_error", "_head", "_waiter", "headers", "status")
+    __slots__ = ("_buffered", "_chunks", "_conn", "_done", "_error", "_head", "_paused", "_waiter", "headers",
+                 "status")  # fmt: skip
 
     def __init__(self, conn: _Connection) -> None:
         self._conn: _Connection | None = conn
         self._head = conn.loop.create_future()
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
+        self._paused = False  # reading from the upstream stopped until the caller catches up
         self._waiter: asyncio.Future[None] | None = None
         self._done = False
         self._error: UpstreamError | None = None
@@ -103,9 +105,10 @@ class Response:
         chunks = self._chunks
         data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
-        if self._buffered >= HIGH_WATER and self._conn is not None:
-            self._conn.transport.resume_reading()
         self._buffered = 0
+        if self._paused and self._conn is not None:
+            self._paused = False
+            self._conn.transport.resume_reading()
         return data
 
     def close(self) -> None:
@@ -124,7 +127,8 @@ class Response:
     def _feed(self, data: bytes) -> None:
         self._chunks.append(data)
         self._buffered += len(data)
-        if self._buffered >= HIGH_WATER and self._conn is not None:
+        if self._buffered >= HIGH_WATER and not self._paused and self._conn is not None:
+            self._paused = True
             self._conn.transport.pause_reading()
         self._wake()
 
@@ -207,6 +211,9 @@ class _Connection(asyncio.Protocol):
         keep = self.parser.should_keep_alive()
         resp._finish()  # type: ignore[union-attr]
         resp._conn = None  # type: ignore[union-attr]
+        if resp._paused:  # type: ignore[union-attr]  # the answer ended in the same read that paused it
+            resp._paused = False  # type: ignore[union-attr]
+            self.transport.resume_reading()
         if keep:
             self.pool.release(self)
         else:

@@ -251,6 +251,26 @@ async def test_a_body_read_slower_than_it_comes_pauses_the_upstream_and_arrives_
         pool.close()
 
 
+async def test_an_answer_that_ends_in_the_read_that_paused_it_leaves_its_connection_reading(monkeypatch):
+    monkeypatch.setattr(http1, "HIGH_WATER", 4096)
+    blob = b"x" * 8192
+
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        while True:
+            await server.read_request(reader)
+            writer.write(answer(blob))
+
+    server = Server(handler)
+    async with server:
+        pool = Pool(server.url, read_timeout_s=2)
+        for _ in range(3):
+            resp = await pool.request("GET", "/big")
+            await asyncio.sleep(0.05)  # the whole answer is in before anyone reads
+            assert await resp.read() == blob
+        pool.close()
+    assert server.connections == 1
+
+
 def test_only_plain_http_upstreams_and_no_header_injection():
     with pytest.raises(ValueError, match="http://"):
         Pool("https://engine.internal:8443")
