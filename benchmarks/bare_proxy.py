@@ -1,8 +1,9 @@
-"""The thinnest aiohttp proxy: the floor any aiohttp-based gateway is measured against in `benchmarks.capacity`.
+"""The thinnest usual aiohttp proxy, the reference our gateway is measured against in `benchmarks.capacity`.
 
 aiohttp.web server, one pooled aiohttp client session; the request JSON is parsed and re-serialised (as any
 gateway that reads the request must), the answer relayed as bytes, streams chunk by chunk. No terms check, no
-disclaimer, no metrics, no logs: what is left is the framework's own cost per request.
+disclaimer, no metrics, no logs: what is left is the frameworks' own cost per request. Our gateway shares the
+server side but talks to the engine with its own client (serve/gateway/http1.py), so it can cost less than this.
 
     python -m benchmarks.bare_proxy --port 9300 --upstream http://127.0.0.1:9100
 """

@@ -51,31 +51,34 @@ class Stack:
         self.proxies.append(Proxy(client.Target(DIRECT, self.upstream), None))
         return fake
 
+    def _start_proxy(
+        self,
+        name: str,
+        cmd: list[str],
+        port: int,
+        *,
+        ready_path: str = "/health",
+        expect_disclaimer: bool = False,
+        env: dict[str, str] | None = None,
+        timeout_s: float = 120,
+    ) -> None:
+        """Start a proxy on the proxy core, wait until `ready_path` answers, and measure it from then on."""
+        child = self._start(name, cmd, self.proxy_cpu, env=env)
+        target = client.Target(name, f"http://127.0.0.1:{port}", expect_disclaimer=expect_disclaimer)
+        procs.wait_ready(child, target.base_url + ready_path, timeout_s=timeout_s)
+        self.proxies.append(Proxy(target, child))
+
     def start_gateway(self) -> None:
         port = procs.free_port()
         cmd = [sys.executable, "-m", "serve", "gateway", "--profile", str(self._profile(port)),
                "--upstream", self.upstream]  # fmt: skip
-        child = self._start(OURS, cmd, self.proxy_cpu)
-        target = client.Target(OURS, f"http://127.0.0.1:{port}", expect_disclaimer=True)
-        procs.wait_ready(child, target.base_url + "/health")
-        self.proxies.append(Proxy(target, child))
+        self._start_proxy(OURS, cmd, port, expect_disclaimer=True)
 
     def start_bare(self) -> None:
-        """The thinnest aiohttp proxy, the floor for ours (benchmarks/bare_proxy.py)."""
+        """A bare aiohttp.web + aiohttp-client pass-through proxy, for reference (benchmarks/bare_proxy.py)."""
         port = procs.free_port()
-        cmd = [
-            sys.executable,
-            "-m",
-            "benchmarks.bare_proxy",
-            "--port",
-            str(port),
-            "--upstream",
-            self.upstream,
-        ]
-        child = self._start(BARE, cmd, self.proxy_cpu)
-        target = client.Target(BARE, f"http://127.0.0.1:{port}")
-        procs.wait_ready(child, target.base_url + "/health")
-        self.proxies.append(Proxy(target, child))
+        cmd = [sys.executable, "-m", "benchmarks.bare_proxy", "--port", str(port), "--upstream", self.upstream]
+        self._start_proxy(BARE, cmd, port)
 
     def _profile(self, port: int) -> Path:
         path = self.work / "gateway-profile.yaml"
@@ -89,10 +92,9 @@ class Stack:
         port = procs.free_port()
         config = litellm_proxy.write_setup(self.work / "litellm", MODEL, self.upstream, DISCLAIMER)
         cmd = litellm_proxy.command(venv, config, port)
-        child = self._start(LITELLM, cmd, self.proxy_cpu, env=litellm_proxy.ENV)
-        url = f"http://127.0.0.1:{port}"
-        procs.wait_ready(child, url + litellm_proxy.READY_PATH, timeout_s=240)
-        self.proxies.append(Proxy(client.Target(LITELLM, url), child))
+        self._start_proxy(
+            LITELLM, cmd, port, ready_path=litellm_proxy.READY_PATH, env=litellm_proxy.ENV, timeout_s=240
+        )
 
     def close(self) -> None:
         for child in reversed(self.children):

@@ -1,4 +1,4 @@
-"""The capacity bench's floor, the bare aiohttp proxy: it forwards and relays, and does nothing else."""
+"""The capacity bench's reference, the bare aiohttp proxy: it forwards and relays, and does nothing else."""
 
 import json
 
