@@ -25,7 +25,7 @@ from benchmarks.stack import Stack
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.capacity", description=__doc__)
     p.add_argument("--skip-litellm", action="store_true", help="leave LiteLLM proxy out")
-    p.add_argument("--skip-bare", action="store_true", help="leave out the bare aiohttp proxy (the reference)")
+    p.add_argument("--skip-bare", action="store_true", help="leave out the bare aiohttp proxy")
     p.add_argument("--no-install", action="store_true", help="fail instead of installing LiteLLM")
     p.add_argument("--litellm-venv", type=Path, default=litellm_proxy.VENV)
     p.add_argument("--concurrency", type=int, default=64)

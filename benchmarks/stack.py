@@ -77,7 +77,8 @@ class Stack:
     def start_bare(self) -> None:
         """A bare aiohttp.web + aiohttp-client pass-through proxy, for reference (benchmarks/bare_proxy.py)."""
         port = procs.free_port()
-        cmd = [sys.executable, "-m", "benchmarks.bare_proxy", "--port", str(port), "--upstream", self.upstream]
+        cmd = [sys.executable, "-m", "benchmarks.bare_proxy", "--port", str(port),
+               "--upstream", self.upstream]  # fmt: skip
         self._start_proxy(BARE, cmd, port)
 
     def _profile(self, port: int) -> Path:
