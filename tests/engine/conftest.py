@@ -29,6 +29,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Proc:
+    """A child process whose last output lines are kept for failure messages (and for log assertions)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None, keep: int = 400) -> None:
+        self.popen = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})  # fmt: skip
+        self.log: deque[str] = deque(maxlen=keep)
+        Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        for line in self.popen.stdout:  # type: ignore[union-attr]
+            self.log.append(line.rstrip())
+
+
+def serve_up(profile: Path) -> Proc:
+    """`python -m serve up` on a profile, as `make serve` runs it."""
+    return Proc([sys.executable, "-m", "serve", "up", "--profile", str(profile),
+                 "--cache-dir", str(ROOT / ".cache" / "checkpoints")])  # fmt: skip
+
+
 @dataclass
 class Stack:
     gateway_url: str
@@ -59,12 +79,13 @@ def _profile(tmp: Path) -> Path:
     return path
 
 
-def _wait_ready(proc: subprocess.Popen, url: str, log: deque) -> None:
+def _wait_ready(proc: Proc, url: str) -> None:
     import urllib.request
 
+    log = proc.log
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc.popen.poll() is not None:
             raise RuntimeError("the stack exited during start:\n" + "\n".join(log))
         try:
             with urllib.request.urlopen(url + "/health", timeout=2) as resp:
@@ -81,27 +102,14 @@ def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stack")
     profile = _profile(tmp)
     raw = yaml.safe_load(profile.read_text())
-    cmd = [
-        sys.executable,
-        "-m",
-        "serve",
-        "up",
-        "--profile",
-        str(profile),
-        "--cache-dir",
-        str(ROOT / ".cache" / "checkpoints"),
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
-    log: deque = deque(maxlen=400)
-    Thread(target=lambda: [log.append(line.rstrip()) for line in proc.stdout], daemon=True).start()
+    proc = serve_up(profile)
     s = Stack(f"http://127.0.0.1:{raw['gateway']['port']}", f"http://127.0.0.1:{raw['engine']['port']}",
-              raw["model"]["served_name"], proc, log)  # fmt: skip
+              raw["model"]["served_name"], proc.popen, proc.log)  # fmt: skip
     try:
-        _wait_ready(proc, s.gateway_url, log)
+        _wait_ready(proc, s.gateway_url)
         yield s
     finally:
-        _stop_and_check_no_orphans(proc)
+        _stop_and_check_no_orphans(proc.popen)
 
 
 def _stop_and_check_no_orphans(proc: subprocess.Popen) -> None:

@@ -6,14 +6,9 @@ more than one engine server is up at a time.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from threading import Thread
 
 import httpx
 import psutil
@@ -22,7 +17,14 @@ import yaml
 from openai import OpenAI
 
 from benchmarks.scaleout import split_by_replica
-from tests.engine.conftest import ACK_HEADERS, ROOT, _stop_and_check_no_orphans, _wait_ready, free_port
+from tests.engine.conftest import (
+    ACK_HEADERS,
+    ROOT,
+    _stop_and_check_no_orphans,
+    _wait_ready,
+    free_port,
+    serve_up,
+)
 
 pytestmark = [pytest.mark.engine, pytest.mark.scaleout]
 RECOVERY_S = 900
@@ -36,18 +38,13 @@ def dp_stack(request, tmp_path_factory):
     raw["engine"]["port"] = free_port()
     raw["gateway"] = {"port": free_port(), "terms": {"database": str(tmp / "acks.sqlite3")}}
     (tmp / "profile.yaml").write_text(yaml.safe_dump(raw))
-    cmd = [sys.executable, "-m", "serve", "up", "--profile", str(tmp / "profile.yaml"),
-           "--cache-dir", str(ROOT / ".cache" / "checkpoints")]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
-    log: deque = deque(maxlen=400)
-    Thread(target=lambda: [log.append(line.rstrip()) for line in proc.stdout], daemon=True).start()
+    proc = serve_up(tmp / "profile.yaml")
     url = f"http://127.0.0.1:{raw['gateway']['port']}"
     try:
-        _wait_ready(proc, url, log)
-        yield url, raw["model"]["served_name"], proc
+        _wait_ready(proc, url)
+        yield url, raw["model"]["served_name"], proc.popen
     finally:
-        _stop_and_check_no_orphans(proc)
+        _stop_and_check_no_orphans(proc.popen)
 
 
 def stop_session_stack(request) -> None:

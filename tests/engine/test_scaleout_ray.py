@@ -4,20 +4,15 @@ two replicas of the tiny checkpoint, the gateway in front. ~16 GB: runs last, af
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from threading import Thread
 
 import httpx
 import pytest
 import yaml
 
 from benchmarks.scaleout import split_by_replica
-from tests.engine.conftest import ROOT, _stop_and_check_no_orphans, _wait_ready, free_port
+from tests.engine.conftest import ROOT, _stop_and_check_no_orphans, _wait_ready, free_port, serve_up
 from tests.engine.test_scaleout_dp import chat, health, stop_session_stack
 
 pytestmark = [pytest.mark.engine, pytest.mark.scaleout]
@@ -33,18 +28,13 @@ def ray_stack(request, tmp_path_factory):
     raw["topology"]["ray"] = {"metrics_port": free_port()}
     raw["gateway"] = {"port": free_port(), "terms": {"database": str(tmp / "acks.sqlite3")}}
     (tmp / "profile.yaml").write_text(yaml.safe_dump(raw))
-    cmd = [sys.executable, "-m", "serve", "up", "--profile", str(tmp / "profile.yaml"),
-           "--cache-dir", str(ROOT / ".cache" / "checkpoints")]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
-    log: deque = deque(maxlen=400)
-    Thread(target=lambda: [log.append(line.rstrip()) for line in proc.stdout], daemon=True).start()
+    proc = serve_up(tmp / "profile.yaml")
     url = f"http://127.0.0.1:{raw['gateway']['port']}"
     try:
-        _wait_ready(proc, url, log)
+        _wait_ready(proc, url)
         yield url, raw["model"]["served_name"], f"http://127.0.0.1:{raw['topology']['ray']['metrics_port']}"
     finally:
-        _stop_and_check_no_orphans(proc)
+        _stop_and_check_no_orphans(proc.popen)
 
 
 def test_requests_through_the_gateway_reach_both_ray_replicas(ray_stack):

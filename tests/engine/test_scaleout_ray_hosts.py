@@ -9,17 +9,14 @@ port, exactly as on real hosts. Then the worker's link is cut mid-load.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from threading import Thread
 
 import httpx
 import pytest
@@ -27,24 +24,12 @@ import yaml
 
 from benchmarks.scaleout import split_by_replica
 from tests.engine import netns
-from tests.engine.conftest import ACK_HEADERS, ROOT, _wait_ready
+from tests.engine.conftest import ACK_HEADERS, ROOT, Proc, _wait_ready
 from tests.engine.test_scaleout_dp import stop_session_stack
 
 pytestmark = [pytest.mark.engine, pytest.mark.scaleout]
 GCS_PORT, SERVE_PORT, METRICS_PORT, GATEWAY_PORT = 6379, 8100, 8080, 8000  # each host has its own ports
 RAY = str(Path(sys.executable).with_name("ray"))
-
-
-class Proc:
-    """A program on one host, its output kept for failure messages."""
-
-    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
-        self.popen = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})  # fmt: skip
-        self.log: deque = deque(maxlen=300)
-        Thread(
-            target=lambda: [self.log.append(line.rstrip()) for line in self.popen.stdout], daemon=True
-        ).start()
 
 
 def _wait_port(host: str, port: int, proc: Proc, within_s: float = 120) -> None:
@@ -69,6 +54,12 @@ def _wait_line(proc: Proc, text: str, within_s: float = 900) -> None:
         time.sleep(1)
 
 
+def _forget_cluster(address: str) -> None:
+    current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    if current.exists() and current.read_text().strip() == address:
+        current.unlink()
+
+
 def _profile(tmp: Path, head: str, gateway: str) -> Path:
     raw = yaml.safe_load((ROOT / "configs" / "cpu-demo-ray2.yaml").read_text())
     raw["engine"]["port"] = SERVE_PORT
@@ -88,36 +79,38 @@ def cluster(request, tmp_path_factory):
         pytest.skip(why)
     stop_session_stack(request)
     tmp = tmp_path_factory.mktemp("rayhosts")
-    with netns.hosts("head", "worker", "gateway") as hosts:
-        head, worker, gw = (hosts.addresses[r] for r in ("head", "worker", "gateway"))
-        profile = _profile(tmp, head, gw)
-        # One replica per host: each offers the CPUs of one replica (its actor + its vLLM worker), the head
-        # one more for Serve's OpenAI ingress.
-        common = ["--block", "--disable-usage-stats", f"--metrics-export-port={METRICS_PORT}"]
-        # Ray 2.60 authenticates its RPCs with a shared token: every Ray process of the cluster gets the same one.
-        auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-        procs = {"head": Proc(hosts.run("head", [RAY, "start", "--head", f"--node-ip-address={head}",
-                                                 f"--port={GCS_PORT}", "--num-cpus=3", "--include-dashboard=false",
-                                                 *common]), auth)}  # fmt: skip
-        _wait_port(head, GCS_PORT, procs["head"])
-        procs["worker"] = Proc(hosts.run("worker", [RAY, "start", f"--address={head}:{GCS_PORT}",
-                                                    f"--node-ip-address={worker}", "--num-cpus=2", *common]), auth)  # fmt: skip
-        procs["app"] = Proc(hosts.run("head", [sys.executable, "-m", "serve", "engine", "--profile", str(profile),
-                                               "--cache-dir", str(ROOT / ".cache" / "checkpoints")]), auth)  # fmt: skip
-        procs["gateway"] = Proc(hosts.run("gateway", [sys.executable, "-m", "serve", "gateway", "--profile",
-                                                      str(profile), "--upstream", f"http://{head}:{SERVE_PORT}"]))  # fmt: skip
-        url = f"http://{gw}:{GATEWAY_PORT}"
-        _wait_line(procs["app"], "Engine ready")
-        _wait_ready(procs["gateway"].popen, url, procs["gateway"].log)
-        yield hosts, url, yaml.safe_load(profile.read_text())["model"]["served_name"], procs
-        for name in ("gateway", "app"):  # the app deletes its Serve application on SIGINT
-            procs[name].popen.send_signal(2)
-            procs[name].popen.wait(timeout=120)
-    # hosts() removed the namespaces after killing what was left in them (Ray's daemons); `ray start` also
-    # recorded the head's address for later `ray.init()` calls, which must not find a cluster that is gone.
-    current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
-    if current.exists() and current.read_text().strip() == f"{head}:{GCS_PORT}":
-        current.unlink()
+    head = None
+    try:
+        with netns.hosts("head", "worker", "gateway") as hosts:
+            head, worker, gw = (hosts.addresses[r] for r in ("head", "worker", "gateway"))
+            profile = _profile(tmp, head, gw)
+            # One replica per host: each offers the CPUs of one replica (its actor + its vLLM worker), the head
+            # one more for Serve's OpenAI ingress.
+            common = ["--block", "--disable-usage-stats", f"--metrics-export-port={METRICS_PORT}"]
+            # Ray 2.60 authenticates its RPCs with a shared token: every Ray process of the cluster gets the same one.
+            auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+            procs = {"head": Proc(hosts.run("head", [RAY, "start", "--head", f"--node-ip-address={head}",
+                                                     f"--port={GCS_PORT}", "--num-cpus=3", "--include-dashboard=false",
+                                                     *common]), auth)}  # fmt: skip
+            _wait_port(head, GCS_PORT, procs["head"])
+            procs["worker"] = Proc(hosts.run("worker", [RAY, "start", f"--address={head}:{GCS_PORT}",
+                                                        f"--node-ip-address={worker}", "--num-cpus=2", *common]), auth)  # fmt: skip
+            procs["app"] = Proc(hosts.run("head", [sys.executable, "-m", "serve", "engine", "--profile", str(profile),
+                                                   "--cache-dir", str(ROOT / ".cache" / "checkpoints")]), auth)  # fmt: skip
+            procs["gateway"] = Proc(hosts.run("gateway", [sys.executable, "-m", "serve", "gateway", "--profile",
+                                                          str(profile), "--upstream", f"http://{head}:{SERVE_PORT}"]))  # fmt: skip
+            url = f"http://{gw}:{GATEWAY_PORT}"
+            _wait_line(procs["app"], "Engine ready")
+            _wait_ready(procs["gateway"], url)
+            yield hosts, url, yaml.safe_load(profile.read_text())["model"]["served_name"], procs
+            for name in ("gateway", "app"):  # the app deletes its Serve application on SIGINT
+                procs[name].popen.send_signal(2)
+                procs[name].popen.wait(timeout=120)
+    finally:
+        # hosts() removed the namespaces after killing what was left in them (Ray's daemons); `ray start` also
+        # recorded the head's address for later `ray.init()` calls, which must not find a cluster that is gone.
+        if head is not None:
+            _forget_cluster(f"{head}:{GCS_PORT}")
     leftover = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert hosts.prefix not in leftover
 
