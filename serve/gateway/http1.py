@@ -186,12 +186,16 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool.forget(self)
-        if self.response is not None:
-            if not self.received:
-                self.response._fail(Disconnected("the upstream closed the connection before answering"))
-            else:
-                self.response._fail(Disconnected("the upstream closed the connection mid-answer"))
+        resp, self.response = self.response, None
         self._cancel_timer()
+        if resp is None:
+            return
+        if not self.received:
+            resp._fail(Disconnected("the upstream closed the connection before answering"))
+        elif resp.status and not ({"content-length", "transfer-encoding"} & resp.headers.keys()):
+            resp._finish()  # an answer without framing ends where the connection does
+        else:
+            resp._fail(Disconnected("the upstream closed the connection mid-answer"))
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:

@@ -198,6 +198,16 @@ async def test_an_answer_cut_mid_body_is_a_disconnect():
             await resp.read()
 
 
+async def test_an_answer_without_framing_ends_with_its_connection():
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
+
+    async with Server(handler) as server:
+        resp = await Pool(server.url).request("GET", "/a")
+        assert await resp.read() == b"all of it"
+
+
 async def test_a_malformed_answer_is_a_disconnect():
     async def handler(reader: Reader, writer: Writer, n: int) -> None:
         await reader.readuntil(b"\r\n\r\n")
