@@ -76,7 +76,9 @@ class Response:
 
     @property
     def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        """The media type without parameters; an answer without one is octet-stream (RFC 9110, 8.3)."""
+        value = self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        return value or "application/octet-stream"
 
     async def read(self) -> bytes:
         parts = []

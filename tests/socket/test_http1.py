@@ -205,7 +205,7 @@ async def test_an_answer_without_framing_ends_with_its_connection():
 
     async with Server(handler) as server:
         resp = await Pool(server.url).request("GET", "/a")
-        assert await resp.read() == b"all of it"
+        assert (resp.content_type, await resp.read()) == ("text/plain", b"all of it")
 
 
 async def test_a_malformed_answer_is_a_disconnect():
