@@ -57,6 +57,18 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
+def replies(raw: bytes, *, linger: bool = False) -> Handler:
+    """A server that reads a request head, sends `raw`, then closes (or, lingering, waits for the client to)."""
+
+    async def handler(reader: Reader, writer: Writer, n: int) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(raw)
+        if linger:
+            await reader.read()
+
+    return handler
+
+
 STREAM_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
@@ -137,10 +149,7 @@ async def test_a_pooled_connection_the_server_closed_unanswered_is_retried_once_
 
 
 async def test_a_fresh_connection_closed_unanswered_is_an_error_not_a_retry():
-    async def handler(reader: Reader, writer: Writer, n: int) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-
-    async with Server(handler) as server:
+    async with Server(replies(b"")) as server:
         with pytest.raises(Disconnected, match="before answering"):
             await Pool(server.url).request("GET", "/a")
     assert server.connections == 1
@@ -173,12 +182,7 @@ async def test_connection_close_in_the_answer_is_honoured():
 
 
 async def test_silence_past_the_read_timeout_is_a_read_timeout():
-    async def handler(reader: Reader, writer: Writer, n: int) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(STREAM_HEAD + chunk(b"data: 1\n\n"))
-        await reader.read()
-
-    async with Server(handler) as server:
+    async with Server(replies(STREAM_HEAD + chunk(b"data: 1\n\n"), linger=True)) as server:
         pool = Pool(server.url, read_timeout_s=0.2)
         resp = await pool.request("GET", "/s")
         assert await resp.__anext__() == b"data: 1\n\n"
@@ -188,33 +192,20 @@ async def test_silence_past_the_read_timeout_is_a_read_timeout():
 
 
 async def test_an_answer_cut_mid_body_is_a_disconnect():
-    async def handler(reader: Reader, writer: Writer, n: int) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
-
-    async with Server(handler) as server:
+    async with Server(replies(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")) as server:
         resp = await Pool(server.url).request("GET", "/a")
         with pytest.raises(Disconnected, match="mid-answer"):
             await resp.read()
 
 
 async def test_an_answer_without_framing_ends_with_its_connection():
-    async def handler(reader: Reader, writer: Writer, n: int) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
-
-    async with Server(handler) as server:
+    async with Server(replies(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")) as server:
         resp = await Pool(server.url).request("GET", "/a")
         assert (resp.content_type, await resp.read()) == ("text/plain", b"all of it")
 
 
 async def test_a_malformed_answer_is_a_disconnect():
-    async def handler(reader: Reader, writer: Writer, n: int) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
-        await reader.read()
-
-    async with Server(handler) as server:
+    async with Server(replies(b"NOT HTTP AT ALL\r\n\r\n", linger=True)) as server:
         with pytest.raises(Disconnected, match="malformed"):
             await Pool(server.url).request("GET", "/a")
 
