@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "migrate":
             return _migrate(profile)
+        if args.command == "gateway" and args.upstream:
+            _check_upstream(args.upstream)
         if args.command != "gateway":
             launcher.check_operator_terms(profile, launcher.accepted_terms(args.accept_hai_def_terms))
         log.info("profile %s: %s", profile.name, json.dumps(redacted(profile)))
@@ -62,6 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ProfileError, launcher.TermsNotAccepted) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _check_upstream(url: str) -> None:
+    from serve.gateway.http1 import origin
+
+    try:
+        origin(url)
+    except ValueError as exc:
+        raise ConfigError(f"--upstream: {exc}") from None
 
 
 def _migrate(profile: Profile) -> int:

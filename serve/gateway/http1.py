@@ -43,7 +43,8 @@ class Disconnected(UpstreamError):
     kind = "disconnect"
 
 
-def _origin(base_url: str) -> tuple[str, int, str]:
+def origin(base_url: str) -> tuple[str, int, str]:
+    """(host, port, path prefix) of an http:// base URL; anything else is a ValueError."""
     url = urlsplit(base_url)
     if url.scheme != "http" or not url.hostname:
         raise ValueError(f"the upstream must be an http:// URL (a loopback or private address): {base_url!r}")
@@ -272,7 +273,7 @@ class Pool:
         keepalive_s: float = 4.0,
         max_idle: int = 512,
     ) -> None:
-        self.host, self.port, self.prefix = _origin(base_url)
+        self.host, self.port, self.prefix = origin(base_url)
         self.connect_timeout_s, self.read_timeout_s = connect_timeout_s, read_timeout_s
         self.keepalive_s, self.max_idle = keepalive_s, max_idle
         self._host_header = f"{self.host}:{self.port}".encode("latin-1")

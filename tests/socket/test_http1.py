@@ -277,3 +277,10 @@ def test_only_plain_http_upstreams_and_no_header_injection():
         Pool("https://engine.internal:8443")
     with pytest.raises(ValueError, match="line breaks"):
         Pool("http://127.0.0.1:1")._encode("GET", "/", b"", {"X-Request-Id": "a\r\nEvil: 1"})
+
+
+def test_serve_gateway_refuses_an_upstream_it_cannot_speak_to_with_a_clear_error(capsys):
+    from serve.__main__ import main
+
+    assert main(["gateway", "--upstream", "https://engine.internal:8443"]) == 2
+    assert "--upstream: the upstream must be an http:// URL" in capsys.readouterr().err
