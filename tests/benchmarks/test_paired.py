@@ -4,7 +4,7 @@ import random
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from benchmarks.paired import measure, own_time, p50_difference, parse_args, plan
+from benchmarks.paired import difference, measure, own_time, parse_args, plan
 from serve.gateway.metrics import GatewayMetrics
 
 
@@ -23,11 +23,15 @@ def test_the_interval_holds_a_known_shift_and_excludes_none_when_there_is_one():
     rng = random.Random(0)
     base = [0.030 + rng.gauss(0, 0.002) for _ in range(400)]
     shifted = [v + 0.004 for v in (0.030 + rng.gauss(0, 0.002) for _ in range(400))]
-    added = p50_difference(base, shifted)
-    low, high = added["ci95_ms"]
-    assert low < 4.0 < high and low > 0  # the 4 ms shift is inside; "no difference" is outside
-    same = p50_difference(base, [0.030 + rng.gauss(0, 0.002) for _ in range(400)])
-    assert same["ci95_ms"][0] < 0 < same["ci95_ms"][1]
+    for q in (50, 99):
+        added = difference(base, shifted, q)
+        low, high = added["ci95_ms"]
+        assert low < 4.0 < high and low > 0  # the 4 ms shift is inside; "no difference" is outside
+        same = difference(base, [0.030 + rng.gauss(0, 0.002) for _ in range(400)], q)
+        assert same["ci95_ms"][0] < 0 < same["ci95_ms"][1]
+    # a tail that only one side has moves p99, not p50
+    tail = sorted(shifted)[:-20] + [0.2] * 20
+    assert difference(shifted, tail, 99)["ci95_ms"][0] > 0 and difference(shifted, tail)["ms"] == 0
 
 
 def test_own_time_reads_the_gateways_histogram_over_all_routes():
@@ -57,5 +61,8 @@ async def test_a_short_run_sends_both_routes_at_each_level(engine, gateway, scri
             "sent": 5,
             "ok": 5,
         }  # disclaimer seen on each
-        assert r["gateway_own_ms_per_request"] > 0 and set(r["added"]) == {"ttft", "e2e", "ttft_p99_ms"}
+        assert r["gateway_own_ms_per_request"] > 0 and set(r["added"]) == {"ttft", "ttft_p99", "e2e"}
+        samples = r["samples_ms"]
+        assert [len(samples[route]["ttft"]) for route in ("engine", "gateway")] == [5, 5]
+        assert all(v > 0 for route in samples.values() for vs in route.values() for v in vs)
     assert len(script.seen) == 2 + 2 * 10  # warm-up and both levels; gateway requests reach the same engine
