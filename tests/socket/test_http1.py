@@ -72,24 +72,20 @@ def replies(raw: bytes, *, linger: bool = False) -> Handler:
 STREAM_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
-def keep_answering(server_ref: list[Server]) -> Handler:
+def keep_answering(body: bytes | None = None) -> Server:
+    """A server that answers every request on a connection: `body`, or {"n": <connection number>}."""
+
     async def handler(reader: Reader, writer: Writer, n: int) -> None:
         while True:
-            await server_ref[0].read_request(reader)
-            writer.write(answer(b'{"n": %d}' % n))
+            await server.read_request(reader)
+            writer.write(answer(body if body is not None else b'{"n": %d}' % n))
 
-    return handler
-
-
-async def serving(handler_for: Callable[[list[Server]], Handler]) -> Server:
-    ref: list[Server] = []
-    server = Server(handler_for(ref))
-    ref.append(server)
+    server = Server(handler)
     return server
 
 
 async def test_requests_reuse_one_keep_alive_connection_and_send_what_was_asked():
-    async with await serving(keep_answering) as server:
+    async with keep_answering() as server:
         pool = Pool(server.url + "/prefix/")
         for _ in range(3):
             async with await pool.request("POST", "/v1/x", b'{"a":1}', {"X-Request-Id": "r-1"}) as resp:
@@ -156,7 +152,7 @@ async def test_a_fresh_connection_closed_unanswered_is_an_error_not_a_retry():
 
 
 async def test_idle_connections_expire_before_the_servers_keep_alive_timeout():
-    async with await serving(keep_answering) as server:
+    async with keep_answering() as server:
         pool = Pool(server.url, keepalive_s=0.05)
         await (await pool.request("GET", "/a")).read()
         await asyncio.sleep(0.1)
@@ -211,7 +207,7 @@ async def test_a_malformed_answer_is_a_disconnect():
 
 
 async def test_nobody_listening_is_a_connect_failure_without_the_address():
-    async with await serving(keep_answering) as server:
+    async with keep_answering() as server:
         url = server.url
     with pytest.raises(ConnectFailed) as caught:
         await Pool(url).request("GET", "/a")
@@ -255,14 +251,7 @@ async def test_a_body_read_slower_than_it_comes_pauses_the_upstream_and_arrives_
 async def test_an_answer_that_ends_in_the_read_that_paused_it_leaves_its_connection_reading(monkeypatch):
     monkeypatch.setattr(http1, "HIGH_WATER", 4096)
     blob = b"x" * 8192
-
-    async def handler(reader: Reader, writer: Writer, n: int) -> None:
-        while True:
-            await server.read_request(reader)
-            writer.write(answer(blob))
-
-    server = Server(handler)
-    async with server:
+    async with keep_answering(blob) as server:
         pool = Pool(server.url, read_timeout_s=2)
         for _ in range(3):
             resp = await pool.request("GET", "/big")
