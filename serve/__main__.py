@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_upstream(url: str) -> None:
-    from serve.gateway.http1 import origin
+    from serve.gateway.engine_client.http1 import origin
 
     try:
         origin(url)
@@ -76,8 +76,8 @@ def _check_upstream(url: str) -> None:
 
 
 def _migrate(profile: Profile) -> int:
-    from serve.gateway.migrate import migrate_store
-    from serve.gateway.store import StoreUnavailable
+    from serve.gateway.stores.base import StoreUnavailable
+    from serve.gateway.stores.migrate import migrate_store
 
     try:
         print(_run(migrate_store(profile.gateway.terms)))

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from benchmarks.fake_upstream import Script, create_fake_upstream
 from serve.config import GatewaySettings, TermsSettings
-from serve.gateway.access_log import AccessLog
+from serve.gateway.admission.api_keys import KeyRing
 from serve.gateway.app import GatewayConfig, create_app
-from serve.gateway.auth import KeyRing
-from serve.gateway.store import SqliteAckStore
+from serve.gateway.stores.sqlite import SqliteAckStore
+from serve.gateway.telemetry.access_log import AccessLog
+from testkit.fake_engine import Script, create_fake_upstream
 
 MODEL = "demo-model"
 VERSION = "2024-11-15"

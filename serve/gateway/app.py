@@ -5,17 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from serve.gateway.access_log import AccessLog
-from serve.gateway.auth import KeyRing
-from serve.gateway.backend import BackendProbe
+from serve.gateway.admission.api_keys import KeyRing
+from serve.gateway.admission.limits import ConcurrencyLimiter
+from serve.gateway.dependencies import GATEWAY, Gateway, GatewayConfig
+from serve.gateway.engine_client.client import Upstream
+from serve.gateway.engine_client.readiness import BackendProbe
 from serve.gateway.errors import GatewayError, route_not_found
-from serve.gateway.limits import ConcurrencyLimiter
-from serve.gateway.metrics import GatewayMetrics
-from serve.gateway.model_routes import chat_completions, completions, models
-from serve.gateway.service_routes import acknowledge, engine_metrics, get_terms, health, metrics
-from serve.gateway.state import GATEWAY, Gateway, GatewayConfig
-from serve.gateway.store import AckStore, store_from_settings
-from serve.gateway.upstream import Upstream
+from serve.gateway.routes.model import chat_completions, completions, models
+from serve.gateway.routes.service import acknowledge, engine_metrics, get_terms, health, metrics
+from serve.gateway.stores.base import AckStore
+from serve.gateway.stores.factory import store_from_settings
+from serve.gateway.telemetry.access_log import AccessLog
+from serve.gateway.telemetry.metrics import GatewayMetrics
 
 __all__ = ["GATEWAY", "GatewayConfig", "create_app"]
 
@@ -81,13 +82,8 @@ def create_app(
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/metrics/engine", engine_metrics)
-    app.on_startup.append(_start)
     app.on_cleanup.append(_stop)
     return app
-
-
-async def _start(app: web.Application) -> None:
-    await app[GATEWAY].upstream.start()
 
 
 async def _stop(app: web.Application) -> None:

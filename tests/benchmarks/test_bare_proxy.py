@@ -2,7 +2,7 @@
 
 import json
 
-from benchmarks.bare_proxy import create_app
+from benchmarks.capacity.bare_proxy import create_app
 from tests.conftest import MODEL
 
 

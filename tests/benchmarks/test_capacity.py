@@ -4,12 +4,12 @@ import os
 
 import pytest
 
-from benchmarks import capacity_report as cr
-from benchmarks.capacity import build_report, parse_args
-from benchmarks.capacity_run import Measure, Sample, order, run_all, summarize_samples
-from benchmarks.client import Target
-from benchmarks.records import RequestRecord
-from benchmarks.stack import Proxy
+from benchmarks.capacity import report as cr
+from benchmarks.capacity.cli import build_report, parse_args
+from benchmarks.capacity.measure import Measure, Sample, order, run_all, summarize_samples
+from benchmarks.capacity.stack import Proxy
+from benchmarks.core.client import Target
+from benchmarks.core.records import RequestRecord
 from tests.conftest import MODEL
 
 

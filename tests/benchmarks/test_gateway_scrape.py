@@ -2,8 +2,8 @@
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
-from benchmarks.gateway_scrape import delta, non_2xx, parse
-from serve.gateway.metrics import GatewayMetrics
+from benchmarks.core.gateway_scrape import delta, non_2xx, parse
+from serve.gateway.telemetry.metrics import GatewayMetrics
 
 ROUTE = "/v1/chat/completions"
 

@@ -1,9 +1,9 @@
 """The image benchmark's pure parts: the interleaved schedule, the summary and the offline figures."""
 
-from benchmarks.dicom_factory import data_url, dicom, radiograph16
-from benchmarks.image_payloads import Payload, offline
-from benchmarks.images_bench import schedule
-from benchmarks.images_report import markdown, summarize
+from benchmarks.images.cli import schedule
+from benchmarks.images.payloads import Payload, offline
+from benchmarks.images.report import markdown, summarize
+from testkit.dicom_factory import data_url, dicom, radiograph16
 
 
 def test_schedule_interleaves_every_cell_each_round_and_rotates_the_arms():

@@ -6,7 +6,7 @@ import types
 import pytest
 import yaml
 
-from benchmarks import litellm_proxy as L
+from benchmarks.capacity import litellm_proxy as L
 from serve import terms
 
 

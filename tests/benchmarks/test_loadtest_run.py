@@ -5,9 +5,9 @@ import json
 
 from rich.console import Console
 
-from benchmarks.display import NullProgress
-from benchmarks.loadtest import bench, parse_args, write_outputs
-from benchmarks.plot import plot
+from benchmarks.loadtest.cli import bench, parse_args, write_outputs
+from benchmarks.loadtest.display import NullProgress
+from benchmarks.loadtest.plot import plot
 from tests.conftest import MODEL
 
 SUMMARY_FIELDS = {

@@ -4,12 +4,12 @@ import argparse
 
 import pytest
 
-from benchmarks.client import Target
-from benchmarks.gateway_proc import UNCAPPED, gateway_profile
-from benchmarks.overload import one_run
-from benchmarks.overload_stats import figures, markdown
-from benchmarks.records import RequestRecord
-from benchmarks.textload import Shape
+from benchmarks.core.client import Target
+from benchmarks.core.records import RequestRecord
+from benchmarks.core.textload import Shape
+from benchmarks.overload.cli import one_run
+from benchmarks.overload.gateway_proc import UNCAPPED, gateway_profile
+from benchmarks.overload.stats import figures, markdown
 from serve.config import Profile
 from tests.conftest import MODEL
 

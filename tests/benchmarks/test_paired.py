@@ -4,8 +4,8 @@ import random
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from benchmarks.paired import difference, measure, own_time, parse_args, plan
-from serve.gateway.metrics import GatewayMetrics
+from benchmarks.paired.cli import difference, measure, own_time, parse_args, plan
+from serve.gateway.telemetry.metrics import GatewayMetrics
 
 
 def url(server) -> str:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from benchmarks.plateau import INDEX_STRIDE, Point, flattened, plateau, ramp
-from benchmarks.records import RequestRecord
+from benchmarks.core.plateau import INDEX_STRIDE, Point, flattened, plateau, ramp
+from benchmarks.core.records import RequestRecord
 
 
 def points(*pairs):

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from benchmarks import procs
+from benchmarks.core import procs
 
 
 def test_pinned_prefixes_taskset_when_asked(monkeypatch):

@@ -5,12 +5,12 @@ import json
 
 import pytest
 
-from benchmarks import records as R
-from benchmarks.client import Target, make_session, request_headers, send
-from benchmarks.fake_upstream import Script
-from benchmarks.fast_upstream import serve
-from benchmarks.procs import free_port
-from benchmarks.rawclient import RawClient, ResponseReader, request_bytes
+from benchmarks.core import records as R
+from benchmarks.core.client import Target, make_session, request_headers, send
+from benchmarks.core.procs import free_port
+from benchmarks.core.raw_client import RawClient, ResponseReader, request_bytes
+from testkit.fake_engine import Script
+from testkit.fast_engine import serve
 from tests.conftest import MODEL
 
 CHUNKED = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"

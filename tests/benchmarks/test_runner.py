@@ -5,11 +5,11 @@ import random
 
 import pytest
 
-from benchmarks.client import Target
-from benchmarks.compare import compare
-from benchmarks.records import RequestRecord
-from benchmarks.runner import Budget, Level, closed_loop, open_loop, run_level
-from benchmarks.sweep import Plan, pooled, schedule
+from benchmarks.core.client import Target
+from benchmarks.core.records import RequestRecord
+from benchmarks.core.runner import Budget, Level, closed_loop, open_loop, run_level
+from benchmarks.core.sweep import Plan, pooled, schedule
+from benchmarks.loadtest.compare import compare
 
 
 class FakeSend:
@@ -87,8 +87,8 @@ def test_compare_gives_added_latency_and_throughput_ratio_per_level():
 
 
 def test_pooled_rounds_sum_walls():
-    from benchmarks.runner import RunResult
-    from benchmarks.sweep import Run
+    from benchmarks.core.runner import RunResult
+    from benchmarks.core.sweep import Run
 
     lvl = Level("concurrency", 1)
     runs = [
@@ -103,7 +103,7 @@ def test_rich_progress_counts_requests_and_errors():
 
     from rich.console import Console
 
-    from benchmarks.display import RichProgress
+    from benchmarks.loadtest.display import RichProgress
 
     console = Console(file=io.StringIO(), width=120)
     with RichProgress(console) as progress:

@@ -5,7 +5,7 @@ import json
 import pytest
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from benchmarks.soak import parse_args, soak, write_outputs
+from benchmarks.soak.cli import parse_args, soak, write_outputs
 from tests.conftest import MODEL
 
 

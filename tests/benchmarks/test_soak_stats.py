@@ -2,8 +2,8 @@
 
 import pytest
 
-from benchmarks.records import RequestRecord
-from benchmarks.soak_stats import error_tallies, rss_growth, slope, summary, window
+from benchmarks.core.records import RequestRecord
+from benchmarks.soak.stats import error_tallies, rss_growth, slope, summary, window
 
 MIB = 2**20
 

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from benchmarks import records as R
-from benchmarks.client import verdict
-from benchmarks.records import RequestRecord
-from benchmarks.sse import StreamParser
+from benchmarks.core import records as R
+from benchmarks.core.client import verdict
+from benchmarks.core.records import RequestRecord
+from benchmarks.core.sse import StreamParser
 
 
 def frame(**chunk) -> bytes:

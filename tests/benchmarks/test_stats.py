@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks import records as R
-from benchmarks.records import RequestRecord
-from benchmarks.stats import distribution, errors_by_type, meets_slos, parse_slo, percentile, summarize
+from benchmarks.core import records as R
+from benchmarks.core.records import RequestRecord
+from benchmarks.core.stats import distribution, errors_by_type, meets_slos, parse_slo, percentile, summarize
 
 
 def rec(ttft=0.1, e2e=1.0, tokens=10, ok=True, error=None, itl=(), kind="text"):

@@ -6,8 +6,8 @@ import json
 
 from PIL import Image
 
-from benchmarks.images import ImageCache, radiograph
-from benchmarks.workload import Workload, item_kind, request_body
+from benchmarks.core.workload import Workload, item_kind, request_body
+from testkit.radiographs import ImageCache, radiograph
 
 
 class SmallImages:

@@ -5,8 +5,8 @@ import openai
 import pytest
 from pydicom.uid import JPEG2000Lossless
 
-from benchmarks.dicom_factory import dicom, radiograph16
 from clients.dicom_chat import ask
+from testkit.dicom_factory import dicom, radiograph16
 
 pytestmark = pytest.mark.engine
 QUESTION = "Is there a pneumothorax?"

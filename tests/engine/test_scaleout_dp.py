@@ -16,7 +16,7 @@ import pytest
 import yaml
 from openai import OpenAI
 
-from benchmarks.scaleout import split_by_replica
+from benchmarks.scaleout.cli import split_by_replica
 from tests.engine.conftest import (
     ACK_HEADERS,
     ROOT,

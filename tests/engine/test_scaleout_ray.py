@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from benchmarks.scaleout import split_by_replica
+from benchmarks.scaleout.cli import split_by_replica
 from tests.engine.conftest import ROOT, _stop_and_check_no_orphans, _wait_ready, free_port, serve_up
 from tests.engine.test_scaleout_dp import chat, health, stop_session_stack
 

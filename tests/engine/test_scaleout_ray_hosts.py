@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from benchmarks.scaleout import split_by_replica
+from benchmarks.scaleout.cli import split_by_replica
 from tests.engine import netns
 from tests.engine.conftest import ACK_HEADERS, ROOT, Proc, _wait_ready
 from tests.engine.test_scaleout_dp import stop_session_stack

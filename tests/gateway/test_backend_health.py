@@ -4,10 +4,10 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from serve.config import GatewaySettings, TermsSettings, load_config
+from serve.gateway.admission.api_keys import KeyRing
 from serve.gateway.app import GatewayConfig, create_app
-from serve.gateway.auth import KeyRing
-from serve.gateway.backend import engines_from_metrics, verdict
-from serve.gateway.store import SqliteAckStore
+from serve.gateway.engine_client.readiness import engines_from_metrics, verdict
+from serve.gateway.stores.sqlite import SqliteAckStore
 from serve.scaleout.ray_backend import replica_summary, running_llm_replicas
 from tests.conftest import MODEL
 from tests.unit.test_command import CONFIGS

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
-from benchmarks.dicom_factory import data_url, dicom, png16, radiograph16
+from testkit.dicom_factory import data_url, dicom, png16, radiograph16
 from tests.conftest import ACK, MODEL, chat_body
 
 CHAT = "/v1/chat/completions"

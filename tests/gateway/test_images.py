@@ -70,9 +70,9 @@ async def test_decompression_bomb_is_refused(make_gateway, script):
 
 async def test_more_images_than_the_profile_allows_is_400(make_gateway, engine, registry, db, aiohttp_client):
     from serve.config import GatewaySettings, TermsSettings
+    from serve.gateway.admission.api_keys import KeyRing
     from serve.gateway.app import GatewayConfig, create_app
-    from serve.gateway.auth import KeyRing
-    from serve.gateway.store import SqliteAckStore
+    from serve.gateway.stores.sqlite import SqliteAckStore
 
     cfg = GatewayConfig(
         GatewaySettings(terms=TermsSettings(database=db)), [MODEL], str(engine.make_url("")), 1

@@ -1,9 +1,9 @@
 """Tier 1: HAI-DEF acknowledgement by header and per key, API keys, persistence, version bumps."""
 
 from serve import terms
+from serve.gateway.admission.api_keys import hash_key
 from serve.gateway.app import GATEWAY
-from serve.gateway.auth import hash_key
-from serve.gateway.store import SqliteAckStore
+from serve.gateway.stores.sqlite import SqliteAckStore
 from tests.conftest import ACK, VERSION, chat_body
 
 KEY = {"Authorization": "Bearer sk-alice"}

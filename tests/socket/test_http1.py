@@ -1,4 +1,4 @@
-"""The gateway's upstream client (serve.gateway.http1) against scripted servers on real loopback sockets."""
+"""The gateway's upstream client (serve.gateway.engine_client.http1) against scripted servers on real loopback sockets."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from serve.gateway import http1
-from serve.gateway.http1 import ConnectFailed, Disconnected, Pool, ReadTimeout
+from serve.gateway.engine_client import http1
+from serve.gateway.engine_client.http1 import ConnectFailed, Disconnected, Pool, ReadTimeout
 
 Reader, Writer = asyncio.StreamReader, asyncio.StreamWriter
 Handler = Callable[[Reader, Writer, int], Awaitable[None]]

@@ -6,12 +6,12 @@ import time
 import aiohttp
 from prometheus_client import CollectorRegistry
 
-from benchmarks.fake_upstream import Script, create_fake_upstream
 from serve.config import GatewaySettings, TermsSettings
+from serve.gateway.admission.api_keys import KeyRing
 from serve.gateway.app import GatewayConfig, create_app
-from serve.gateway.auth import KeyRing
 from serve.gateway.server import start_site
-from serve.gateway.store import SqliteAckStore
+from serve.gateway.stores.sqlite import SqliteAckStore
+from testkit.fake_engine import Script, create_fake_upstream
 from tests.conftest import ACK, MODEL, chat_body
 
 GAP = 0.15

@@ -14,10 +14,10 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from serve.config import GatewaySettings, StoreSettings, TermsSettings
+from serve.gateway.admission.api_keys import KeyRing
 from serve.gateway.app import GATEWAY, GatewayConfig, create_app
-from serve.gateway.auth import KeyRing
-from serve.gateway.migrate import migrate_store
-from serve.gateway.pg_store import PostgresAckStore
+from serve.gateway.stores.migrate import migrate_store
+from serve.gateway.stores.postgres import PostgresAckStore
 from tests.conftest import MODEL, VERSION, chat_body
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ import asyncio
 import io
 import json
 
-from serve.gateway.access_log import AccessLog
+from serve.gateway.telemetry.access_log import AccessLog
 
 
 class CountingStream(io.BytesIO):

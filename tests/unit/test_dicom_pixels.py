@@ -12,10 +12,10 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGBaseline8Bit, RLELossless
 
-from benchmarks.dicom_factory import dicom, radiograph16
 from serve.config import ImageSettings
 from serve.imaging import dicom as dm
 from serve.imaging.errors import ImageRefused
+from testkit.dicom_factory import dicom, radiograph16
 
 SETTINGS = ImageSettings()
 RAMP12 = np.arange(4096, dtype=np.uint16).reshape(64, 64)  # every 12-bit value once

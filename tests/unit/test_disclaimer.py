@@ -1,6 +1,6 @@
 """The disclaimer rewrites, as pure functions."""
 
-from serve.gateway import disclaimer as disc
+from serve.gateway.rewrite import disclaimer as disc
 
 D = "Not for clinical use."
 

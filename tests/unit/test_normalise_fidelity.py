@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from benchmarks.dicom_factory import png16, radiograph16
 from serve.config import ImageSettings
 from serve.imaging import window
 from serve.imaging.pipeline import convert
+from testkit.dicom_factory import png16, radiograph16
 
 CHECKPOINT = Path(__file__).resolve().parents[2] / ".cache/checkpoints/demo-tiny-gemma3-random-v1"
 TOLERANCE = {"png": (1.0, 0.2), "jpeg": (5.0, 0.6)}  # (max, mean) levels

@@ -5,9 +5,9 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serve.gateway import disclaimer as disc
 from serve.gateway.errors import GatewayError
-from serve.gateway.requests import prepare
+from serve.gateway.rewrite import disclaimer as disc
+from serve.gateway.rewrite.request_body import prepare
 
 D = "Outputs need independent verification."
 text = st.text(max_size=40)

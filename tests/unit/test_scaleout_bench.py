@@ -1,6 +1,6 @@
 """The scale-out benchmark's pure parts: requests per replica from vLLM's and Ray's metrics, percentiles."""
 
-from benchmarks.scaleout import percentile, split_by_replica
+from benchmarks.scaleout.cli import percentile, split_by_replica
 
 VLLM_DP = """vllm:request_success_total{engine="0",finished_reason="length",model_name="m"} 10.0
 vllm:request_success_total{engine="0",finished_reason="stop",model_name="m"} 2.0

@@ -2,7 +2,7 @@
 
 import json
 
-from serve.gateway.sse import StreamRewriter
+from serve.gateway.rewrite.sse import StreamRewriter
 
 D = "Verify independently."
 

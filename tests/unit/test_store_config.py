@@ -4,8 +4,9 @@ import pytest
 from pydantic import ValidationError
 
 from serve.config import StoreSettings, TermsSettings
-from serve.gateway.pg_migrations import MIGRATIONS, Migration, pending
-from serve.gateway.store import SqliteAckStore, store_from_settings
+from serve.gateway.stores.factory import store_from_settings
+from serve.gateway.stores.postgres_schema import MIGRATIONS, Migration, pending
+from serve.gateway.stores.sqlite import SqliteAckStore
 
 
 def test_sqlite_stays_the_default(tmp_path):

@@ -1,0 +1,1 @@
+"""`python -m benchmarks.capacity`: the gateway's capacity on one core against LiteLLM's."""

@@ -1,0 +1,3 @@
+from benchmarks.capacity.cli import main
+
+raise SystemExit(main())

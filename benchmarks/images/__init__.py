@@ -1,0 +1,1 @@
+"""`python -m benchmarks.images`: image ingestion through the gateway, and its figures."""

@@ -1,0 +1,3 @@
+from benchmarks.images.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""`python -m benchmarks.loadtest` / `medgemma-bench`: load-test OpenAI-compatible targets."""

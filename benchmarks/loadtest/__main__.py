@@ -1,0 +1,3 @@
+from benchmarks.loadtest.cli import main
+
+raise SystemExit(main())

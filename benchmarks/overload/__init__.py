@@ -1,0 +1,1 @@
+"""`python -m benchmarks.overload`: the concurrency cap under 4x the engine's capacity."""

@@ -1,0 +1,3 @@
+from benchmarks.overload.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""`python -m benchmarks.paired`: what the gateway adds, as a paired comparison."""

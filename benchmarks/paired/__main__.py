@@ -1,0 +1,3 @@
+from benchmarks.paired.cli import main
+
+raise SystemExit(main())

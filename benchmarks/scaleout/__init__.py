@@ -1,0 +1,1 @@
+"""`python -m benchmarks.scaleout`: one topology's stack under streamed load."""

@@ -1,0 +1,3 @@
+from benchmarks.scaleout.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""`python -m benchmarks.soak`: minutes of Poisson load, RSS and errors sampled."""

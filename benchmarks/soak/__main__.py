@@ -1,0 +1,3 @@
+from benchmarks.soak.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Who may use a model route, and when: API keys, HAI-DEF terms, concurrency limits."""

@@ -1,0 +1,1 @@
+"""What the gateway changes on the way through: request bodies, the disclaimer, images, SSE."""

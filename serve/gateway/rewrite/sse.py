@@ -1,0 +1,118 @@
+"""Relays an engine SSE stream frame by frame: bytes pass as they are, except the few frames we must read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from serve.gateway.errors import engine_failed
+from serve.gateway.rewrite import disclaimer as disc
+
+DONE = b"data: [DONE]"
+USAGE_MARK = b'"choices":[]'
+FINISH_MARK = b'"finish_reason":"'
+ERROR_MARK = b'data: {"error"'
+
+
+@dataclass
+class StreamRewriter:
+    """Feed it upstream bytes; it returns what to write to the client, and keeps timing and usage.
+
+    Complete frames are released as soon as they arrive (a partial frame waits for its end). It parses JSON
+    only for the first frame (id/model for our own chunk), finish frames and the usage frame.
+    """
+
+    chat: bool
+    disclaimer: str
+    append: bool
+    strip_usage: bool
+    usage: dict[str, Any] | None = None
+    first_token_at: float | None = None
+    last_token_at: float | None = None
+    gaps: list[float] = field(default_factory=list)
+    done: bool = False
+    _buf: bytes = b""
+    _meta: dict[str, Any] | None = None
+    _finished: list[int] = field(default_factory=list)
+    _disclaimed: bool = False
+    _errored: bool = False
+
+    def __post_init__(self) -> None:
+        self._content = b'"content":"' if self.chat else b'"text":"'
+        self._empty = b'"content":""' if self.chat else b'"text":""'
+
+    def feed(self, data: bytes, now: float) -> bytes:
+        self._buf += data
+        end = self._buf.rfind(b"\n\n")
+        if end < 0:
+            return b""
+        block, self._buf = self._buf[: end + 2], self._buf[end + 2 :]
+        self._time(block, now)
+        if self._meta is not None and not (
+            FINISH_MARK in block or USAGE_MARK in block or DONE in block or ERROR_MARK in block
+        ):
+            return (
+                block  # the common case: token frames, relayed untouched (no generator: this runs per chunk)
+            )
+        return b"".join(self._frame(frame) for frame in block.split(b"\n\n") if frame.strip())
+
+    def close(self) -> bytes:
+        """Call when the engine's stream ends; a stream cut before [DONE] ends with an in-band error."""
+        if self.done:
+            return b""
+        return engine_failed("the stream ended before it was complete").to_sse()
+
+    def _time(self, block: bytes, now: float) -> None:
+        tokens = block.count(self._content) - block.count(self._empty)
+        if tokens <= 0:
+            return
+        if self.first_token_at is None:
+            self.first_token_at = now
+            tokens -= 1
+        else:
+            self.gaps.append(now - (self.last_token_at or now))
+            tokens -= 1
+        self.gaps.extend([0.0] * tokens)  # frames that arrived together reach the client together
+        self.last_token_at = now
+
+    def _frame(self, frame: bytes) -> bytes:
+        frame = frame.strip(b"\r\n")
+        if frame == DONE:
+            self.done = True
+            return self._disclaimer_frames() + frame + b"\n\n"
+        if frame.startswith(ERROR_MARK):
+            self._errored = True
+            return frame + b"\n\n"
+        needs_json = self._meta is None or USAGE_MARK in frame or FINISH_MARK in frame
+        chunk = _load(frame) if needs_json else None
+        if chunk is None:
+            return frame + b"\n\n"
+        if self._meta is None:
+            self._meta = {k: chunk[k] for k in ("id", "object", "created", "model") if k in chunk}
+        if chunk.get("choices") == [] and "usage" in chunk:
+            self.usage = chunk["usage"]
+            return self._disclaimer_frames() + (b"" if self.strip_usage else frame + b"\n\n")
+        self._finished += [c.get("index", 0) for c in chunk.get("choices") or () if c.get("finish_reason")]
+        return frame + b"\n\n"
+
+    def _disclaimer_frames(self) -> bytes:
+        if self._disclaimed or self._errored:
+            return b""
+        self._disclaimed = True
+        meta = self._meta or {"object": "chat.completion.chunk" if self.chat else "text_completion"}
+        indices = sorted(set(self._finished)) or [0]
+        return b"".join(
+            disc.stream_frame(meta, i, self.disclaimer, chat=self.chat, append=self.append) for i in indices
+        )
+
+
+def _load(frame: bytes) -> dict[str, Any] | None:
+    if not frame.startswith(b"data: {"):
+        return None
+    try:
+        chunk = orjson.loads(frame[6:])
+    except orjson.JSONDecodeError:
+        return None
+    return chunk if isinstance(chunk, dict) else None

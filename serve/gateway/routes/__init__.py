@@ -1,0 +1,1 @@
+"""The gateway's HTTP routes: model routes (admission, rewrite, forward) and its own."""

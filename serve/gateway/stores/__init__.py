@@ -1,0 +1,1 @@
+"""Where acknowledgements persist: embedded SQLite or shared PostgreSQL, and their schemas."""

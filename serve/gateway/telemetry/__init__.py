@@ -1,0 +1,1 @@
+"""What the gateway reports: Prometheus metrics, per-request records, the access log."""

@@ -1,0 +1,1 @@
+"""What tests and benchmarks share: fake engines and synthetic images and DICOM."""
