@@ -30,8 +30,11 @@ def per_request() -> str:
 
 def per_key(api_key: str) -> str:
     """Gateways with API keys: acknowledge once for the key; later requests need no header."""
-    resp = httpx.post(BASE_URL + "/terms/acknowledge", json={"version": TERMS_VERSION},
-                      headers={"Authorization": f"Bearer {api_key}"})  # fmt: skip
+    resp = httpx.post(
+        BASE_URL + "/terms/acknowledge",
+        json={"version": TERMS_VERSION},
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
     resp.raise_for_status()
     print("acknowledged at", resp.json()["acknowledged_at"])
     client = OpenAI(base_url=BASE_URL, api_key=api_key)

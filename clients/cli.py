@@ -22,8 +22,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default=MODEL)
     p.add_argument("--api-key", default=API_KEY)
     p.add_argument("--max-tokens", type=int, default=256)
-    p.add_argument("--acknowledge-terms", metavar="VERSION", default=os.environ.get(ACK_ENV),
-                   help=f"acknowledge the HAI-DEF terms of use, e.g. 2024-11-15 (or set {ACK_ENV})")  # fmt: skip
+    p.add_argument(
+        "--acknowledge-terms",
+        metavar="VERSION",
+        default=os.environ.get(ACK_ENV),
+        help=f"acknowledge the HAI-DEF terms of use, e.g. 2024-11-15 (or set {ACK_ENV})",
+    )
     return p.parse_args(argv)
 
 
@@ -42,9 +46,11 @@ def ask(args: argparse.Namespace, out: Console) -> str:
         base_url=args.base_url, api_key=args.api_key, default_headers=headers, max_retries=0
     )
     stream = client.chat.completions.create(
-        model=args.model, messages=[{"role": "user", "content": content(args.question, args.image)}],
-        max_tokens=args.max_tokens, stream=True,
-    )  # fmt: skip
+        model=args.model,
+        messages=[{"role": "user", "content": content(args.question, args.image)}],
+        max_tokens=args.max_tokens,
+        stream=True,
+    )
     text, disclaimer = [], None
     for chunk in stream:
         disclaimer = (chunk.model_extra or {}).get("disclaimer", disclaimer)

@@ -32,8 +32,15 @@ def image_part(dicom: bytes, frame: int | None = None) -> dict[str, Any]:
     return {"type": "image_url", "image_url": spec}
 
 
-def ask(client: OpenAI, model: str, dicom: bytes, question: str, *, frame: int | None = None,
-        max_tokens: int = 256) -> Any:  # fmt: skip
+def ask(
+    client: OpenAI,
+    model: str,
+    dicom: bytes,
+    question: str,
+    *,
+    frame: int | None = None,
+    max_tokens: int = 256,
+) -> Any:
     content = [image_part(dicom, frame), {"type": "text", "text": question}]
     return client.chat.completions.create(
         model=model, messages=[{"role": "user", "content": content}], max_tokens=max_tokens

@@ -27,10 +27,14 @@ def main() -> list[str]:
     seen = []
     unacknowledged = openai.OpenAI(base_url=client().base_url, api_key="local", max_retries=0)
     attempts = [
-        lambda: unacknowledged.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}]),
-        lambda: client(max_retries=0).chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}]),
+        lambda: unacknowledged.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "x"}]
+        ),
+        lambda: client(max_retries=0).chat.completions.create(
+            model="no-such-model", messages=[{"role": "user", "content": "x"}]
+        ),
         lambda: client(max_retries=0).chat.completions.create(model=MODEL, messages=[]),
-    ]  # fmt: skip
+    ]
     for attempt in attempts:
         try:
             attempt()

@@ -8,12 +8,17 @@ from clients._common import MODEL, client, image_data_url
 def main(image_path: str, question: str = "Describe the findings in this image.") -> str:
     answer = client().chat.completions.create(
         model=MODEL,
-        messages=[{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": image_data_url(image_path)}},
-            {"type": "text", "text": question},
-        ]}],
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": image_data_url(image_path)}},
+                    {"type": "text", "text": question},
+                ],
+            }
+        ],
         max_tokens=64,
-    )  # fmt: skip
+    )
     print(answer.choices[0].message.content)
     return answer.choices[0].message.content
 

@@ -81,8 +81,14 @@ def whole_answer(script: Script, body: dict[str, Any], chat: bool) -> dict[str, 
         kind = "chat.completion"
     else:
         choice, kind = {"index": 0, "text": text, "finish_reason": "length"}, "text_completion"
-    return {"id": "cmpl-fake", "object": kind, "created": 1, "model": body.get("model"), "choices": [choice],
-            "usage": usage}  # fmt: skip
+    return {
+        "id": "cmpl-fake",
+        "object": kind,
+        "created": 1,
+        "model": body.get("model"),
+        "choices": [choice],
+        "usage": usage,
+    }
 
 
 async def _generate(request: web.Request, chat: bool) -> web.StreamResponse:

@@ -36,10 +36,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=1, help="repeat the interleaved measurements")
     p.add_argument("--chunks", type=int, default=16, help="content chunks per stream")
     p.add_argument("--gap-ms", type=float, default=5.0, help="between stream chunks")
-    p.add_argument("--client", choices=("raw", "aiohttp"), default="raw",
-                   help="load generator HTTP client (raw: ~0.05 ms CPU per request; aiohttp: ~0.2 ms)")  # fmt: skip
-    p.add_argument("--upstream", choices=("fast", "aiohttp"), default="fast",
-                   help="fake upstream: fast_upstream.py (bare asyncio) or fake_upstream.py (aiohttp.web)")  # fmt: skip
+    p.add_argument(
+        "--client",
+        choices=("raw", "aiohttp"),
+        default="raw",
+        help="load generator HTTP client (raw: ~0.05 ms CPU per request; aiohttp: ~0.2 ms)",
+    )
+    p.add_argument(
+        "--upstream",
+        choices=("fast", "aiohttp"),
+        default="fast",
+        help="fake upstream: fast_upstream.py (bare asyncio) or fake_upstream.py (aiohttp.web)",
+    )
     p.add_argument("--proxy-cpu", type=int, default=0, help="the proxy's core (-1: not pinned)")
     p.add_argument(
         "--harness-cpu", type=int, default=1, help="the upstream's and generator's core (-1: not pinned)"
@@ -50,8 +58,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def measures(args: argparse.Namespace) -> list[Measure]:
     c, d, lat = args.concurrency, args.duration, args.latency_duration
-    return [Measure("nonstream_high", False, c, d), Measure("stream_high", True, c, d),
-            Measure("nonstream_c1", False, 1, lat), Measure("stream_c1", True, 1, lat)]  # fmt: skip
+    return [
+        Measure("nonstream_high", False, c, d),
+        Measure("stream_high", True, c, d),
+        Measure("nonstream_c1", False, 1, lat),
+        Measure("stream_c1", True, 1, lat),
+    ]
 
 
 def build_report(
@@ -69,11 +81,19 @@ def build_report(
         if s["harness_saturated"]
     )
     return {
-        "schema": "medgemma-bench/capacity/1", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": sys.argv, "settings": settings, "machine": report.machine_info(), "versions": versions,
-        "results": results, "figures": figures, "comparison": ratios, "bars": cr.bars(figures[cr.OURS]),
-        "harness_saturated": saturated, "markdown": cr.markdown(figures, ratios, settings),
-    }  # fmt: skip
+        "schema": "medgemma-bench/capacity/1",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": sys.argv,
+        "settings": settings,
+        "machine": report.machine_info(),
+        "versions": versions,
+        "results": results,
+        "figures": figures,
+        "comparison": ratios,
+        "bars": cr.bars(figures[cr.OURS]),
+        "harness_saturated": saturated,
+        "markdown": cr.markdown(figures, ratios, settings),
+    }
 
 
 def measure_stack(args: argparse.Namespace, stack: Stack, console: Console) -> dict[str, Any]:
@@ -85,15 +105,24 @@ def measure_stack(args: argparse.Namespace, stack: Stack, console: Console) -> d
     if not args.skip_litellm:
         console.print("starting LiteLLM proxy (installing it into its own venv first if needed) ...")
         stack.start_litellm(args.litellm_venv, install=not args.no_install)
-    coro = run_all(stack.proxies, upstream.pid, measures(args), rounds=args.rounds, warmup_s=args.warmup,
-                   use_aiohttp=args.client == "aiohttp", say=console.print)  # fmt: skip
+    coro = run_all(
+        stack.proxies,
+        upstream.pid,
+        measures(args),
+        rounds=args.rounds,
+        warmup_s=args.warmup,
+        use_aiohttp=args.client == "aiohttp",
+        say=console.print,
+    )
     return run(coro)
 
 
 def show(doc: dict[str, Any], work: Path, console: Console) -> None:
     console.print(Markdown(doc["markdown"]))
-    console.print("team bars (ours): " + ", ".join(f"{k} {'ok' if v else 'MISSED' if v is False else '-'}"
-                                                   for k, v in doc["bars"].items()))  # fmt: skip
+    console.print(
+        "team bars (ours): "
+        + ", ".join(f"{k} {'ok' if v else 'MISSED' if v is False else '-'}" for k, v in doc["bars"].items())
+    )
     if doc["harness_saturated"]:
         console.print(
             f"[yellow]harness core saturated in {doc['harness_saturated']}: those figures are a floor[/]"

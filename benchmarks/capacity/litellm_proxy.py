@@ -130,6 +130,8 @@ def ensure_installed(venv: Path = VENV, *, install: bool = True) -> str:
         subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", *PACKAGES], check=True)
     out = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip()

@@ -133,9 +133,11 @@ async def run_all(
             sample = await measure(session, proxy, upstream_pid, m, warmup_s, model)
             samples.setdefault((proxy.target.name, m.name), []).append(sample)
             s = summarize_samples([sample])
-            say(f"round {r + 1}: {proxy.target.name:<8} {m.name:<15} {s['requests_per_s']:>8,.0f}/s  "
+            say(
+                f"round {r + 1}: {proxy.target.name:<8} {m.name:<15} {s['requests_per_s']:>8,.0f}/s  "
                 f"p50 {s['e2e_ms']['p50'] or 0:7.2f} ms  first chunk p50 {s['ttft_ms']['p50'] or 0:7.2f} ms  "
-                f"harness CPU {100 * s['harness_cpu_fraction']:3.0f}%  errors {s['errors'] or '-'}")  # fmt: skip
+                f"harness CPU {100 * s['harness_cpu_fraction']:3.0f}%  errors {s['errors'] or '-'}"
+            )
     results: dict[str, dict[str, Any]] = {}
     for (name, measure_name), group in samples.items():
         results.setdefault(name, {})[measure_name] = summarize_samples(group)

@@ -38,18 +38,24 @@ def proxy_figures(results: dict[str, dict[str, Any]], name: str) -> dict[str, An
         "nonstream_rps": None if ns is None else ns["requests_per_s"],
         "streams_per_s": None if st is None else st["requests_per_s"],
         "direct_streams_per_s": (direct.get("stream_high") or {}).get("requests_per_s"),
-        "added_p50_ms": _sub(_stat(mine.get("nonstream_c1"), "e2e_ms", "p50"),
-                             _stat(direct.get("nonstream_c1"), "e2e_ms", "p50")),
-        "added_p99_ms": _sub(_stat(mine.get("nonstream_c1"), "e2e_ms", "p99"),
-                             _stat(direct.get("nonstream_c1"), "e2e_ms", "p99")),
-        "added_first_chunk_p50_ms": _sub(_stat(mine.get("stream_c1"), "ttft_ms", "p50"),
-                                         _stat(direct.get("stream_c1"), "ttft_ms", "p50")),
-        "added_first_chunk_p99_ms": _sub(_stat(mine.get("stream_c1"), "ttft_ms", "p99"),
-                                         _stat(direct.get("stream_c1"), "ttft_ms", "p99")),
+        "added_p50_ms": _sub(
+            _stat(mine.get("nonstream_c1"), "e2e_ms", "p50"),
+            _stat(direct.get("nonstream_c1"), "e2e_ms", "p50"),
+        ),
+        "added_p99_ms": _sub(
+            _stat(mine.get("nonstream_c1"), "e2e_ms", "p99"),
+            _stat(direct.get("nonstream_c1"), "e2e_ms", "p99"),
+        ),
+        "added_first_chunk_p50_ms": _sub(
+            _stat(mine.get("stream_c1"), "ttft_ms", "p50"), _stat(direct.get("stream_c1"), "ttft_ms", "p50")
+        ),
+        "added_first_chunk_p99_ms": _sub(
+            _stat(mine.get("stream_c1"), "ttft_ms", "p99"), _stat(direct.get("stream_c1"), "ttft_ms", "p99")
+        ),
         "cpu_per_request_ms": None if ns is None else ns.get("proxy_cpu_per_request_ms"),
         "cpu_per_stream_ms": None if st is None else st.get("proxy_cpu_per_request_ms"),
         "errors": {m: r["errors"] for m, r in mine.items() if r.get("errors")},
-    }  # fmt: skip
+    }
 
 
 def comparison(ours: dict[str, Any], litellm: dict[str, Any] | None) -> dict[str, Any]:
@@ -60,8 +66,10 @@ def comparison(ours: dict[str, Any], litellm: dict[str, Any] | None) -> dict[str
         "nonstream_throughput_ratio": _div(ours["nonstream_rps"], litellm["nonstream_rps"]),
         "stream_throughput_ratio": _div(ours["streams_per_s"], litellm["streams_per_s"]),
         "added_p50_ratio": _div(ours["added_p50_ms"], litellm["added_p50_ms"]),
-        "added_first_chunk_p50_ratio": _div(ours["added_first_chunk_p50_ms"], litellm["added_first_chunk_p50_ms"]),
-    }  # fmt: skip
+        "added_first_chunk_p50_ratio": _div(
+            ours["added_first_chunk_p50_ms"], litellm["added_first_chunk_p50_ms"]
+        ),
+    }
     throughput = [v for k, v in out.items() if k.endswith("throughput_ratio") and v is not None]
     latency = [v for k, v in out.items() if k.startswith("added") and v is not None]
     out["goal_met"] = (
@@ -76,14 +84,22 @@ def bars(ours: dict[str, Any]) -> dict[str, bool | None]:
 
     stream_share = _div(ours["streams_per_s"], ours["direct_streams_per_s"])
     return {
-        "nonstream_rps": None if ours["nonstream_rps"] is None else ours["nonstream_rps"] >= BARS["nonstream_rps_min"],
+        "nonstream_rps": None
+        if ours["nonstream_rps"] is None
+        else ours["nonstream_rps"] >= BARS["nonstream_rps_min"],
         "added_p50": at_most(ours["added_p50_ms"], BARS["added_p50_ms_max"]),
         "added_p99": at_most(ours["added_p99_ms"], BARS["added_p99_ms_max"]),
-        "added_first_chunk_p50": at_most(ours["added_first_chunk_p50_ms"], BARS["added_first_chunk_p50_ms_max"]),
-        "added_first_chunk_p99": at_most(ours["added_first_chunk_p99_ms"], BARS["added_first_chunk_p99_ms_max"]),
-        "streams_vs_direct": None if stream_share is None else stream_share >= BARS["stream_fraction_of_direct_min"],
+        "added_first_chunk_p50": at_most(
+            ours["added_first_chunk_p50_ms"], BARS["added_first_chunk_p50_ms_max"]
+        ),
+        "added_first_chunk_p99": at_most(
+            ours["added_first_chunk_p99_ms"], BARS["added_first_chunk_p99_ms_max"]
+        ),
+        "streams_vs_direct": None
+        if stream_share is None
+        else stream_share >= BARS["stream_fraction_of_direct_min"],
         "cpu_per_request": at_most(ours["cpu_per_request_ms"], BARS["cpu_per_request_ms_max"]),
-    }  # fmt: skip
+    }
 
 
 def _f(value: float | None, digits: int = 0, suffix: str = "") -> str:

@@ -43,8 +43,19 @@ class Stack:
     def start_upstream(self, chunks: int, gap_ms: float, module: str = "testkit.fast_engine") -> procs.Child:
         port = procs.free_port()
         self.upstream = f"http://127.0.0.1:{port}"
-        cmd = [sys.executable, "-m", module, "--port", str(port), "--chunks", str(chunks),
-               "--gap-ms", str(gap_ms), "--model", MODEL]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            module,
+            "--port",
+            str(port),
+            "--chunks",
+            str(chunks),
+            "--gap-ms",
+            str(gap_ms),
+            "--model",
+            MODEL,
+        ]
         fake = self._start("fake_upstream", cmd, self.harness_cpu)
         procs.wait_ready(fake, self.upstream + "/health")
         self.proxies.append(Proxy(client.Target(DIRECT, self.upstream), None))
@@ -69,21 +80,39 @@ class Stack:
 
     def start_gateway(self) -> None:
         port = procs.free_port()
-        cmd = [sys.executable, "-m", "serve", "gateway", "--profile", str(self._profile(port)),
-               "--upstream", self.upstream]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "serve",
+            "gateway",
+            "--profile",
+            str(self._profile(port)),
+            "--upstream",
+            self.upstream,
+        ]
         self._start_proxy(OURS, cmd, port, expect_disclaimer=True)
 
     def start_bare(self) -> None:
         """A bare aiohttp.web + aiohttp-client pass-through proxy, for reference (benchmarks/capacity/bare_proxy.py)."""
         port = procs.free_port()
-        cmd = [sys.executable, "-m", "benchmarks.capacity.bare_proxy", "--port", str(port),
-               "--upstream", self.upstream]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.capacity.bare_proxy",
+            "--port",
+            str(port),
+            "--upstream",
+            self.upstream,
+        ]
         self._start_proxy(BARE, cmd, port)
 
     def _profile(self, port: int) -> Path:
         path = self.work / "gateway-profile.yaml"
-        profile = {"name": "capacity", "model": {"source": "none", "served_name": MODEL, "license": "none"},
-                   "gateway": {"port": port, "terms": {"database": str(self.work / "acks.sqlite3")}}}  # fmt: skip
+        profile = {
+            "name": "capacity",
+            "model": {"source": "none", "served_name": MODEL, "license": "none"},
+            "gateway": {"port": port, "terms": {"database": str(self.work / "acks.sqlite3")}},
+        }
         path.write_text(yaml.safe_dump(profile))
         return path
 

@@ -54,9 +54,12 @@ def start(
     log = log_dir / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            pinned(cmd, cpu), stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            pinned(cmd, cpu),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
             start_new_session=True,  # its own process group: stopping it stops its workers too
-        )  # fmt: skip
+        )
     return Child(name, proc, log)
 
 

@@ -19,8 +19,12 @@ from benchmarks.core.sse import StreamParser
 
 def request_bytes(target: Target, body: bytes, headers: dict[str, str], path: str = CHAT_PATH) -> bytes:
     host = urlsplit(target.base_url).netloc
-    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", *(f"{k}: {v}" for k, v in headers.items()),
-             f"Content-Length: {len(body)}"]  # fmt: skip
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {host}",
+        *(f"{k}: {v}" for k, v in headers.items()),
+        f"Content-Length: {len(body)}",
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
@@ -175,8 +179,16 @@ class RawClient:
             conn.transport.close()
         return self._outcome(rec, reader, parser, b"".join(body), t0, end, stream)
 
-    def _outcome(self, rec: RequestRecord, reader: ResponseReader, parser: StreamParser, body: bytes,
-                 t0: float, end: float, stream: bool) -> RequestRecord:  # fmt: skip
+    def _outcome(
+        self,
+        rec: RequestRecord,
+        reader: ResponseReader,
+        parser: StreamParser,
+        body: bytes,
+        t0: float,
+        end: float,
+        stream: bool,
+    ) -> RequestRecord:
         rec.status = reader.status
         if reader.status != 200:
             rec.e2e = end - t0

@@ -86,6 +86,14 @@ def pooled(runs: list[Run], slos: dict[str, float]) -> list[dict[str, Any]]:
             sum(run.result.wall_s for run in group),
             sum(run.result.cpu_s for run in group),
         )
-        out.append({"target": target, "level": level.label, "mode": level.mode, "value": level.value,
-                    "rounds": len(group), **run_summary(merged, slos)})  # fmt: skip
+        out.append(
+            {
+                "target": target,
+                "level": level.label,
+                "mode": level.mode,
+                "value": level.value,
+                "rounds": len(group),
+                **run_summary(merged, slos),
+            }
+        )
     return out

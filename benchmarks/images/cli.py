@@ -44,8 +44,16 @@ class ImageStack:
         self.engine_url = f"http://127.0.0.1:{self.raw['engine']['port']}"
 
     def start(self) -> None:
-        engine = self._child("engine", ["engine", "--profile", str(self._profile("engine", {})),
-                                        "--cache-dir", str(ROOT / ".cache" / "checkpoints")])  # fmt: skip
+        engine = self._child(
+            "engine",
+            [
+                "engine",
+                "--profile",
+                str(self._profile("engine", {})),
+                "--cache-dir",
+                str(ROOT / ".cache" / "checkpoints"),
+            ],
+        )
         procs.wait_ready(engine, self.engine_url + "/health", timeout_s=STARTUP_TIMEOUT_S + 60)
         for arm, options in ARMS.items():
             port = procs.free_port()
@@ -114,8 +122,15 @@ async def cell(session, stack: ImageStack, body: bytes, key: tuple, per_worker: 
     cpu0 = procs.cpu_seconds(child.pid)
     recs, wall = await batch(session, target, body, concurrency, concurrency * per_worker)
     print(f"round {rnd} c={concurrency} {image} {arm}: {wall:.1f}s", flush=True)
-    return {"round": rnd, "concurrency": concurrency, "image": image, "arm": arm, "wall_s": wall,
-            "gateway_cpu_s": procs.cpu_seconds(child.pid) - cpu0, "records": [r.to_json() for r in recs]}  # fmt: skip
+    return {
+        "round": rnd,
+        "concurrency": concurrency,
+        "image": image,
+        "arm": arm,
+        "wall_s": wall,
+        "gateway_cpu_s": procs.cpu_seconds(child.pid) - cpu0,
+        "records": [r.to_json() for r in recs],
+    }
 
 
 async def online(
@@ -148,9 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     stack = ImageStack(work)
     model, size = stack.raw["model"]["served_name"], stack.raw["gateway"]["images"]["model_input_size"]
     images = payloads(args.size)
-    report: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "model_input_size": size,
-                              "offline": {p.name: offline(p, model, size) for p in images},
-                              "offline_896": {p.name: offline(p, model, 896) for p in images}}  # fmt: skip
+    report: dict[str, Any] = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "model_input_size": size,
+        "offline": {p.name: offline(p, model, size) for p in images},
+        "offline_896": {p.name: offline(p, model, 896) for p in images},
+    }
     bodies = {p.name: json.dumps(request_body(model, p.url, args.max_tokens)).encode() for p in images}
     try:
         stack.start()

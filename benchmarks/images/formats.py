@@ -71,18 +71,32 @@ def measure(size: int) -> list[dict[str, Any]]:
             data, encode_ms = cpu_ms(lambda o=options, s=small: encoded(s, o))
             _, decode_ms = cpu_ms(lambda d=data: loader.load_bytes(d).media)
             delta = np.abs(view(data) - reference) * 127.5
-            rows.append({"image": name, "format": label, "bytes": len(data), "encode_ms": encode_ms,
-                         "engine_decode_ms": decode_ms, "max_levels": float(delta.max()),
-                         "mean_levels": float(delta.mean())})  # fmt: skip
+            rows.append(
+                {
+                    "image": name,
+                    "format": label,
+                    "bytes": len(data),
+                    "encode_ms": encode_ms,
+                    "engine_decode_ms": decode_ms,
+                    "max_levels": float(delta.max()),
+                    "mean_levels": float(delta.mean()),
+                }
+            )
     return rows
 
 
 def table(rows: list[dict[str, Any]], size: int) -> str:
-    lines = [f"Forwarding format at {size}x{size} (CPU ms, median of 5; fidelity vs the processor on the original):",
-             "", "| image | format | bytes | gateway encode ms | engine decode ms | max levels | mean levels |",
-             "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
-    lines += [f"| {r['image']} | {r['format']} | {r['bytes']:,} | {r['encode_ms']:.1f} | {r['engine_decode_ms']:.1f} "
-              f"| {r['max_levels']:.0f} | {r['mean_levels']:.2f} |" for r in rows]  # fmt: skip
+    lines = [
+        f"Forwarding format at {size}x{size} (CPU ms, median of 5; fidelity vs the processor on the original):",
+        "",
+        "| image | format | bytes | gateway encode ms | engine decode ms | max levels | mean levels |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['image']} | {r['format']} | {r['bytes']:,} | {r['encode_ms']:.1f} | {r['engine_decode_ms']:.1f} "
+        f"| {r['max_levels']:.0f} | {r['mean_levels']:.2f} |"
+        for r in rows
+    ]
     return "\n".join(lines) + "\n"
 
 

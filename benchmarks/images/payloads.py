@@ -53,8 +53,13 @@ def _png(img: Image.Image) -> bytes:
 
 def request_body(model: str, url: str, max_tokens: int) -> dict[str, Any]:
     content = [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": QUESTION}]
-    return {"model": model, "messages": [{"role": "user", "content": content}], "max_tokens": max_tokens,
-            "stream": True, "ignore_eos": True}  # fmt: skip
+    return {
+        "model": model,
+        "messages": [{"role": "user", "content": content}],
+        "max_tokens": max_tokens,
+        "stream": True,
+        "ignore_eos": True,
+    }
 
 
 def forwarded(raw: bytes, model: str, settings: ImageSettings) -> tuple[bytes, float]:

@@ -36,30 +36,50 @@ def _row(key: tuple[str, int, str], group: list[dict[str, Any]]) -> dict[str, An
 
 
 def markdown(report: dict[str, Any]) -> str:
-    return "\n".join([*_offline_table(report, "offline", report["model_input_size"]), "",
-                      *_offline_table(report, "offline_896", 896), "", *_online_table(report["summary"])]) + "\n"  # fmt: skip
+    return (
+        "\n".join(
+            [
+                *_offline_table(report, "offline", report["model_input_size"]),
+                "",
+                *_offline_table(report, "offline_896", 896),
+                "",
+                *_online_table(report["summary"]),
+            ]
+        )
+        + "\n"
+    )
 
 
 def _offline_table(report: dict[str, Any], key: str, size: int) -> list[str]:
-    lines = [f"Bytes and gateway CPU per image, target {size}x{size} (gateway code in-process, median of 5):", "",
-             "| image | request bytes | arm | bytes to engine | reduction | gateway image CPU ms |",
-             "|---|---:|---|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        f"Bytes and gateway CPU per image, target {size}x{size} (gateway code in-process, median of 5):",
+        "",
+        "| image | request bytes | arm | bytes to engine | reduction | gateway image CPU ms |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
     for image, row in report[key].items():
         for arm, figures in row["arms"].items():
             out = figures["forwarded_bytes"]
-            lines.append(f"| {image} | {row['request_bytes']:,} | {arm} | {out:,} | "
-                         f"{row['request_bytes'] / out:.1f}x | {figures['gateway_image_cpu_ms']:.1f} |")  # fmt: skip
+            lines.append(
+                f"| {image} | {row['request_bytes']:,} | {arm} | {out:,} | "
+                f"{row['request_bytes'] / out:.1f}x | {figures['gateway_image_cpu_ms']:.1f} |"
+            )
     return lines
 
 
 def _online_table(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["Through the gateway to the CPU engine, interleaved (TTFT and req/s pooled over rounds):", "",
-             "| image | concurrency | arm | requests | errors | TTFT p50 ms | TTFT p90 ms | req/s | gateway CPU ms/req |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        "Through the gateway to the CPU engine, interleaved (TTFT and req/s pooled over rounds):",
+        "",
+        "| image | concurrency | arm | requests | errors | TTFT p50 ms | TTFT p90 ms | req/s | gateway CPU ms/req |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in sorted(rows, key=lambda r: (r["image"], r["concurrency"], r["arm"])):
-        lines.append(f"| {r['image']} | {r['concurrency']} | {r['arm']} | {r['requests']} | {r['errors']} | "
-                     f"{_num(r['ttft_p50_ms'])} | {_num(r['ttft_p90_ms'])} | {_num(r['requests_per_s'], 2)} | "
-                     f"{_num(r['gateway_cpu_ms_per_request'])} |")  # fmt: skip
+        lines.append(
+            f"| {r['image']} | {r['concurrency']} | {r['arm']} | {r['requests']} | {r['errors']} | "
+            f"{_num(r['ttft_p50_ms'])} | {_num(r['ttft_p90_ms'])} | {_num(r['requests_per_s'], 2)} | "
+            f"{_num(r['gateway_cpu_ms_per_request'])} |"
+        )
     return lines
 
 

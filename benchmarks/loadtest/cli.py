@@ -34,12 +34,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="medgemma-bench", description=__doc__)
     where = p.add_argument_group("targets")
     where.add_argument("--base-url", default=DEFAULT_URL, help="one target (default: %(default)s)")
-    where.add_argument("--target", action="append", default=[], metavar="NAME=URL",
-                       help="repeat to compare targets; the first is the baseline")  # fmt: skip
+    where.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="repeat to compare targets; the first is the baseline",
+    )
     where.add_argument("--model", help="served model name (default: the first of the target's /v1/models)")
     where.add_argument("--api-key-env", metavar="VAR", help="environment variable holding a bearer key")
-    where.add_argument("--expect-disclaimer", choices=("auto", "on", "off"), default="auto",
-                       help="count an answer without the disclaimer as an error (auto: on for our gateway)")  # fmt: skip
+    where.add_argument(
+        "--expect-disclaimer",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="count an answer without the disclaimer as an error (auto: on for our gateway)",
+    )
     work = p.add_argument_group("workload")
     work.add_argument("--workload", choices=KINDS, default="text")
     work.add_argument("--input-tokens", type=int, default=256, help="approximate prompt length of text items")
@@ -50,16 +59,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     work.add_argument("--no-stream", dest="stream", action="store_false", help="whole answers (TTFT = E2E)")
     load = p.add_argument_group("load shape")
     shape = load.add_mutually_exclusive_group()
-    shape.add_argument("--concurrency", type=_numbers(int), metavar="C,C", help="closed-loop sweep (default 1,4,16,64)")  # fmt: skip
+    shape.add_argument(
+        "--concurrency", type=_numbers(int), metavar="C,C", help="closed-loop sweep (default 1,4,16,64)"
+    )
     shape.add_argument("--rate", type=_numbers(float), metavar="R,R", help="Poisson arrivals per second")
-    load.add_argument("--requests", type=int, help="measured requests per level (default: max(32, 4c); 64 for rates)")  # fmt: skip
-    load.add_argument("--duration", type=float, help="seconds per level (with --requests: whichever ends first)")  # fmt: skip
+    load.add_argument(
+        "--requests", type=int, help="measured requests per level (default: max(32, 4c); 64 for rates)"
+    )
+    load.add_argument(
+        "--duration", type=float, help="seconds per level (with --requests: whichever ends first)"
+    )
     load.add_argument("--warmup", type=int, default=2, help="requests before each level, not measured")
     load.add_argument("--rounds", type=int, default=1, help="repeat the interleaved sweep")
     load.add_argument("--timeout", type=float, default=600.0, help="seconds per request")
     load.add_argument("--seed", type=int, default=0)
     out = p.add_argument_group("output")
-    out.add_argument("--slo", action="append", default=[], metavar="NAME_ms=V", help="e.g. ttft_ms=500 tpot_ms=50")  # fmt: skip
+    out.add_argument(
+        "--slo", action="append", default=[], metavar="NAME_ms=V", help="e.g. ttft_ms=500 tpot_ms=50"
+    )
     out.add_argument("--out", type=Path, default=Path("bench-results"))
     out.add_argument("--name", default="loadtest", help="file name prefix")
     out.add_argument("--no-plot", dest="plot", action="store_false")
@@ -124,8 +141,9 @@ async def bench(args: argparse.Namespace, slos: dict[str, float], progress: Prog
     rows = compare.compare(summaries, targets[0].name) if len(targets) > 1 else []
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     settings["model"] = workload.model
-    return report.document(argv=sys.argv, settings=settings, targets=info, runs=runs, pooled=summaries,
-                           comparison=rows)  # fmt: skip
+    return report.document(
+        argv=sys.argv, settings=settings, targets=info, runs=runs, pooled=summaries, comparison=rows
+    )
 
 
 def _first_model(probes: dict[str, dict[str, Any]]) -> str:
@@ -136,8 +154,17 @@ def _first_model(probes: dict[str, dict[str, Any]]) -> str:
 
 
 def _workload(args: argparse.Namespace, model: str) -> Workload:
-    return Workload(args.workload, model, args.input_tokens, args.output_tokens, args.same_prompt,
-                    tuple(args.image_sizes), args.image_fraction, args.stream, args.seed)  # fmt: skip
+    return Workload(
+        args.workload,
+        model,
+        args.input_tokens,
+        args.output_tokens,
+        args.same_prompt,
+        tuple(args.image_sizes),
+        args.image_fraction,
+        args.stream,
+        args.seed,
+    )
 
 
 def _warm_images(workload: Workload, seed: int) -> ImageCache | None:

@@ -65,8 +65,22 @@ class NullProgress:
 
 def summary_table(pooled: list[dict[str, Any]], title: str = "Load test (latencies in ms)") -> Table:
     table = Table(title=title, title_justify="left", caption=_errors_caption(pooled), caption_justify="left")
-    for col in ("target", "level", "ok", "req/s", "tok/s", "good/s", "TTFT p50", "p99", "TPOT p50", "p99",
-                "ITL p99", "E2E p50", "p99", "gen CPU"):  # fmt: skip
+    for col in (
+        "target",
+        "level",
+        "ok",
+        "req/s",
+        "tok/s",
+        "good/s",
+        "TTFT p50",
+        "p99",
+        "TPOT p50",
+        "p99",
+        "ITL p99",
+        "E2E p50",
+        "p99",
+        "gen CPU",
+    ):
         table.add_column(col, justify="left" if col in ("target", "level") else "right")
     for s in pooled:
         cpu = f"{100 * s['generator_cpu_fraction']:.0f}%" + (" SAT" if s["generator_saturated"] else "")
@@ -101,8 +115,15 @@ def _errors_caption(pooled: list[dict[str, Any]]) -> str | None:
 
 def compare_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="Compared with the baseline target", title_justify="left")
-    for col in ("level", "target vs baseline", "added TTFT p50 ms", "added TTFT p99 ms",
-                "added TPOT p50 ms", "throughput ratio", "out tok/s ratio"):  # fmt: skip
+    for col in (
+        "level",
+        "target vs baseline",
+        "added TTFT p50 ms",
+        "added TTFT p99 ms",
+        "added TPOT p50 ms",
+        "throughput ratio",
+        "out tok/s ratio",
+    ):
         table.add_column(col, justify="left" if col.startswith(("level", "target")) else "right")
     for r in rows:
         table.add_row(

@@ -34,13 +34,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--engine", default="http://127.0.0.1:8100", help="the running engine (default: %(default)s)"
     )
-    p.add_argument("--profile", type=Path, default=Path("configs/cpu-demo.yaml"),
-                   help="base profile of the gateways this starts (port, store and limits are replaced)")  # fmt: skip
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=Path("configs/cpu-demo.yaml"),
+        help="base profile of the gateways this starts (port, store and limits are replaced)",
+    )
     p.add_argument("--cap", type=int, help="the capped gateway's max_concurrent (default: the plateau's)")
     p.add_argument("--capacity", type=float, metavar="RPS", help="known engine capacity: skip the ramp")
     p.add_argument("--capacity-concurrency", type=int, help="with --capacity: where it plateaus")
-    p.add_argument("--multiples", type=_numbers(float), default=[1.0, 4.0], metavar="M,M",
-                   help="offered load as multiples of the capacity (default: 1,4)")  # fmt: skip
+    p.add_argument(
+        "--multiples",
+        type=_numbers(float),
+        default=[1.0, 4.0],
+        metavar="M,M",
+        help="offered load as multiples of the capacity (default: 1,4)",
+    )
     p.add_argument("--duration", type=float, default=60.0, help="seconds of arrivals per run")
     p.add_argument("--ramp", type=_numbers(int), default=[1, 2, 4, 8, 16, 32, 64], metavar="C,C")
     p.add_argument("--ramp-duration", type=float, default=20.0, help="seconds per ramp level")
@@ -59,14 +68,24 @@ async def engine_capacity(args: argparse.Namespace, send: Any, say: Any) -> dict
     if args.capacity_concurrency is None and args.cap is None:
         raise SystemExit("error: --capacity needs --capacity-concurrency or --cap")
     concurrency = args.capacity_concurrency or args.cap
-    return {"concurrency": concurrency, "requests_per_s": args.capacity, "tolerance": plateau.TOLERANCE,
-            "flattened": None, "levels": [], "given": True}  # fmt: skip
+    return {
+        "concurrency": concurrency,
+        "requests_per_s": args.capacity,
+        "tolerance": plateau.TOLERANCE,
+        "flattened": None,
+        "levels": [],
+        "given": True,
+    }
 
 
 async def one_run(
-    session: aiohttp.ClientSession, target: client.Target, workload: Workload, rate: float,
-    args: argparse.Namespace, first: int,
-) -> dict[str, Any]:  # fmt: skip
+    session: aiohttp.ClientSession,
+    target: client.Target,
+    workload: Workload,
+    rate: float,
+    args: argparse.Namespace,
+    first: int,
+) -> dict[str, Any]:
     """Poisson arrivals at `rate` for the duration; the same seed gives every gateway the same arrivals."""
     send = plateau.offset(textload.sender(session, target, workload, client.request_headers()), first)
     before = await gateway_scrape.scrape(session, target.base_url)
@@ -96,10 +115,18 @@ async def measure(args: argparse.Namespace, work: Path, say: Any = print) -> dic
                 procs.stop(child)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     settings["model"] = model
-    return {"schema": "medgemma-bench/overload/1", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "command": sys.argv, "settings": settings, "machine": report.machine_info(),
-            "engine": engine.base_url, "capacity": capacity, "cap": cap, "runs": runs,
-            "markdown": overload_stats.markdown(runs, capacity)}  # fmt: skip
+    return {
+        "schema": "medgemma-bench/overload/1",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": sys.argv,
+        "settings": settings,
+        "machine": report.machine_info(),
+        "engine": engine.base_url,
+        "capacity": capacity,
+        "cap": cap,
+        "runs": runs,
+        "markdown": overload_stats.markdown(runs, capacity),
+    }
 
 
 def start_gateways(
@@ -116,9 +143,13 @@ def start_gateways(
 
 
 async def run_all(
-    session: aiohttp.ClientSession, gateways: list[tuple[client.Target, int | None]], workload: Workload,
-    capacity: dict[str, Any], args: argparse.Namespace, say: Any,
-) -> list[dict[str, Any]]:  # fmt: skip
+    session: aiohttp.ClientSession,
+    gateways: list[tuple[client.Target, int | None]],
+    workload: Workload,
+    capacity: dict[str, Any],
+    args: argparse.Namespace,
+    say: Any,
+) -> list[dict[str, Any]]:
     runs: list[dict[str, Any]] = []
     for m in args.multiples:
         rate = m * capacity["requests_per_s"]

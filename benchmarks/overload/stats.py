@@ -47,8 +47,11 @@ def figures(
 
 
 def markdown(runs: Sequence[dict[str, Any]], capacity: dict[str, Any]) -> str:
-    how = ("given on the command line" if capacity.get("given")
-           else f"throughput within {capacity['tolerance']:.0%} of the best ramp level")  # fmt: skip
+    how = (
+        "given on the command line"
+        if capacity.get("given")
+        else f"throughput within {capacity['tolerance']:.0%} of the best ramp level"
+    )
     head = (
         f"Engine capacity: {capacity['requests_per_s']:.2f} req/s, reached at concurrency "
         f"{capacity['concurrency']} ({how}).\n\n"

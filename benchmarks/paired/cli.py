@@ -73,8 +73,14 @@ def own_time(metrics_text: str) -> tuple[float, float, float]:
     return total, count, cpu
 
 
-async def level(session: aiohttp.ClientSession, targets: dict[str, client.Target], workload: Workload,
-                concurrency: int, routes: list[str], first: int) -> list[tuple[str, RequestRecord]]:  # fmt: skip
+async def level(
+    session: aiohttp.ClientSession,
+    targets: dict[str, client.Target],
+    workload: Workload,
+    concurrency: int,
+    routes: list[str],
+    first: int,
+) -> list[tuple[str, RequestRecord]]:
     headers = client.request_headers()
     todo = iter(enumerate(routes, start=first))
     done: list[tuple[str, RequestRecord]] = []
@@ -98,9 +104,10 @@ def summarize(
         ok = [r for r in recs if r.ok]
         values[route] = {m: [getattr(r, m) for r in ok if getattr(r, m) is not None] for m in ("ttft", "e2e")}
         out["routes"][route] = {
-            "sent": len(recs), "ok": len(ok),
+            "sent": len(recs),
+            "ok": len(ok),
             **{f"{m}_ms": {q: 1000 * percentile(v, q) for q in (50, 99)} for m, v in values[route].items()},
-        }  # fmt: skip
+        }
     engine, gateway = values["engine"], values["gateway"]
     out["added"] = {
         "ttft": difference(engine["ttft"], gateway["ttft"], seed=seed),
@@ -144,23 +151,40 @@ async def _text(session: aiohttp.ClientSession, url: str) -> str:
 
 def table(results: dict[str, Any]) -> Table:
     t = Table(title="what the gateway adds (paired, same engine load)")
-    for col in ("level", "ok engine/gateway", "TTFT p50 engine / gateway ms", "added TTFT p50 ms [95% CI]",
-                "added TTFT p99 ms [95% CI]", "added E2E p50 ms [95% CI]", "gateway code ms/req",
-                "gateway CPU ms/req"):  # fmt: skip
+    for col in (
+        "level",
+        "ok engine/gateway",
+        "TTFT p50 engine / gateway ms",
+        "added TTFT p50 ms [95% CI]",
+        "added TTFT p99 ms [95% CI]",
+        "added E2E p50 ms [95% CI]",
+        "gateway code ms/req",
+        "gateway CPU ms/req",
+    ):
         t.add_column(col)
     for name, r in results.items():
         e, g, a = r["routes"]["engine"], r["routes"]["gateway"], r["added"]
         ci = lambda d: f"{d['ms']:+.2f} [{d['ci95_ms'][0]:+.2f}, {d['ci95_ms'][1]:+.2f}]"  # noqa: E731
         own, cpu = r["gateway_own_ms_per_request"], r["gateway_cpu_ms_per_request"]
-        t.add_row(name, f"{e['ok']}/{e['sent']} / {g['ok']}/{g['sent']}",
-                  f"{e['ttft_ms'][50]:.1f} / {g['ttft_ms'][50]:.1f}", ci(a["ttft"]), ci(a["ttft_p99"]),
-                  ci(a["e2e"]), "-" if own is None else f"{own:.3f}", "-" if cpu is None else f"{cpu:.3f}")  # fmt: skip
+        t.add_row(
+            name,
+            f"{e['ok']}/{e['sent']} / {g['ok']}/{g['sent']}",
+            f"{e['ttft_ms'][50]:.1f} / {g['ttft_ms'][50]:.1f}",
+            ci(a["ttft"]),
+            ci(a["ttft_p99"]),
+            ci(a["e2e"]),
+            "-" if own is None else f"{own:.3f}",
+            "-" if cpu is None else f"{cpu:.3f}",
+        )
     return t
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.paired", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.paired",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--engine", required=True, help="the engine's base URL (direct, no gateway)")
     p.add_argument("--gateway", required=True, help="the gateway's base URL in front of that engine")
     p.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16])
@@ -177,9 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.time()
     results = run(measure(args))
-    doc = {"schema": "medgemma-bench/paired/1", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-           "command": sys.argv, "settings": {k: str(v) for k, v in vars(args).items()},
-           "machine": report.machine_info(), "wall_s": time.time() - started, "levels": results}  # fmt: skip
+    doc = {
+        "schema": "medgemma-bench/paired/1",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": sys.argv,
+        "settings": {k: str(v) for k, v in vars(args).items()},
+        "machine": report.machine_info(),
+        "wall_s": time.time() - started,
+        "levels": results,
+    }
     path = report.write_json(doc, args.out / f"{report.stem('paired')}.json")
     Console().print(table(results))
     print(f"report: {path}")

@@ -40,8 +40,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def one(session: aiohttp.ClientSession, url: str, model: str, i: int, max_tokens: int) -> float:
-    body = {"model": model, "stream": True, "max_tokens": max_tokens,
-            "messages": [{"role": "user", "content": f"Question {i}: what is a pneumothorax?"}]}  # fmt: skip
+    body = {
+        "model": model,
+        "stream": True,
+        "max_tokens": max_tokens,
+        "messages": [{"role": "user", "content": f"Question {i}: what is a pneumothorax?"}],
+    }
     started = time.perf_counter()
     first = None
     async with session.post(url + "/v1/chat/completions", json=body, headers=ACK) as resp:

@@ -38,8 +38,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--capacity", type=float, help="known capacity in requests/s (no ramp); soak at --fraction"
     )
     p.add_argument("--fraction", type=float, default=0.8, help="of the capacity (default: %(default)s)")
-    p.add_argument("--ramp", type=_ints, default=[1, 2, 4, 8, 16, 32, 64], metavar="C,C",
-                   help="closed-loop concurrencies of the capacity ramp (stops once throughput flattens)")  # fmt: skip
+    p.add_argument(
+        "--ramp",
+        type=_ints,
+        default=[1, 2, 4, 8, 16, 32, 64],
+        metavar="C,C",
+        help="closed-loop concurrencies of the capacity ramp (stops once throughput flattens)",
+    )
     p.add_argument("--ramp-duration", type=float, default=20.0, help="seconds per ramp level")
     p.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
     p.add_argument("--warmup", type=float, default=60.0, help="seconds before the RSS baseline sample")
@@ -84,10 +89,19 @@ async def soak(args: argparse.Namespace, say: Any = print) -> dict[str, Any]:
     settings["model"], settings["warmup_s"] = workload.model, args.warmup
     summary = soak_stats.summary(sampler.done, sampler.samples, wall, args.warmup)
     summary["generator_cpu_fraction"] = cpu / wall if wall > 0 else 0.0
-    doc = {"schema": "medgemma-bench/soak/1", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-           "command": sys.argv, "settings": settings, "machine": report.machine_info(),
-           "target": target.base_url, "rate": rate, "rate_source": source, "capacity": ramp,
-           "summary": summary, "samples": sampler.samples}  # fmt: skip
+    doc = {
+        "schema": "medgemma-bench/soak/1",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": sys.argv,
+        "settings": settings,
+        "machine": report.machine_info(),
+        "target": target.base_url,
+        "rate": rate,
+        "rate_source": source,
+        "capacity": ramp,
+        "summary": summary,
+        "samples": sampler.samples,
+    }
     doc["markdown"] = soak_report.markdown(doc)
     return doc
 
@@ -100,9 +114,13 @@ async def sampled_loop(
     ticking = asyncio.create_task(sampler.run(stop, _progress(say)))
     t0, cpu0 = time.perf_counter(), time.process_time()
     try:
-        await open_loop(plateau.offset(sampler.counting(send), SOAK_FIRST_INDEX), rate,
-                        Budget(duration_s=args.minutes * 60), on_done=sampler.on_done,
-                        rng=random.Random(args.seed))  # fmt: skip
+        await open_loop(
+            plateau.offset(sampler.counting(send), SOAK_FIRST_INDEX),
+            rate,
+            Budget(duration_s=args.minutes * 60),
+            on_done=sampler.on_done,
+            rng=random.Random(args.seed),
+        )
     finally:
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         stop.set()
@@ -114,8 +132,10 @@ def _progress(say: Any) -> Any:
     def show(sample: dict[str, Any]) -> None:
         rss, w = sample["gateway"].get("rss_bytes"), sample["window"]
         rss_text = "-" if rss is None else f"{rss / 2**20:.1f} MiB"
-        say(f"t={sample['t']:7.1f}s  rss {rss_text}  {w['requests_per_s']:.2f} ok/s  "
-            f"errors {sum(w['errors'].values())}  in flight {sample['in_flight']}")  # fmt: skip
+        say(
+            f"t={sample['t']:7.1f}s  rss {rss_text}  {w['requests_per_s']:.2f} ok/s  "
+            f"errors {sum(w['errors'].values())}  in flight {sample['in_flight']}"
+        )
 
     return show
 

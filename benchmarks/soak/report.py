@@ -56,8 +56,11 @@ def _rss(rss: dict[str, Any]) -> str:
 def gateway_counts(err: dict[str, Any]) -> dict[str, int]:
     """The gateway's three counters as one tally, each count named after what it counts."""
     g = err["gateway"]
-    return {**{f"http_{k}": n for k, n in g["non_2xx_by_status"].items()}, **g["errors_by_code"],
-            **{f"upstream_{k}": n for k, n in g["upstream_errors_by_kind"].items()}}  # fmt: skip
+    return {
+        **{f"http_{k}": n for k, n in g["non_2xx_by_status"].items()},
+        **g["errors_by_code"],
+        **{f"upstream_{k}": n for k, n in g["upstream_errors_by_kind"].items()},
+    }
 
 
 def _tally(counts: dict[str, int]) -> str:
@@ -100,8 +103,10 @@ def plot(doc: dict[str, Any], path: Path) -> Path:
     for ax in (rss_ax, tput_ax, lat_ax):
         ax.axvspan(0, warmup_min, color="gray", alpha=0.12)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"soak through the gateway: {doc['rate']:.2f} req/s for {doc['settings']['minutes']:g} min "
-                 "(shaded: warm-up)")  # fmt: skip
+    fig.suptitle(
+        f"soak through the gateway: {doc['rate']:.2f} req/s for {doc['settings']['minutes']:g} min "
+        "(shaded: warm-up)"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     return path

@@ -45,8 +45,15 @@ def rss_growth(samples: Sequence[dict[str, Any]], warmup_s: float) -> dict[str, 
     points = [(t, v) for t, v in points if v is not None]
     after = [p for p in points if p[0] >= warmup_s] or points
     if not after:
-        return {"baseline_t_s": None, "start_bytes": None, "end_bytes": None, "peak_bytes": None,
-                "growth_fraction": None, "slope_bytes_per_hour": None, "within_target": None}  # fmt: skip
+        return {
+            "baseline_t_s": None,
+            "start_bytes": None,
+            "end_bytes": None,
+            "peak_bytes": None,
+            "growth_fraction": None,
+            "slope_bytes_per_hour": None,
+            "within_target": None,
+        }
     (t0, v0), (_, v1) = after[0], after[-1]
     growth = (v1 - v0) / v0 if v0 else None
     per_s = slope(after)
@@ -77,8 +84,11 @@ def error_tallies(
     }
     # Overlapping views of the same failures (a 502 is a non-2xx and an upstream error): a check, not a sum.
     gateway_total = sum(sum(part.values()) for part in gateway.values())
-    return out | {"gateway": gateway, "gateway_total": gateway_total,
-                  "zero": out["client_total"] == 0 and gateway_total == 0}  # fmt: skip
+    return out | {
+        "gateway": gateway,
+        "gateway_total": gateway_total,
+        "zero": out["client_total"] == 0 and gateway_total == 0,
+    }
 
 
 def summary(
@@ -109,5 +119,8 @@ def summary(
 
 def _span(scrapes: Sequence[dict[str, Any]], key: str) -> dict[str, float | None]:
     values = [s[key] for s in scrapes if s.get(key) is not None]
-    return {"first": values[0] if values else None, "last": values[-1] if values else None,
-            "max": max(values) if values else None}  # fmt: skip
+    return {
+        "first": values[0] if values else None,
+        "last": values[-1] if values else None,
+        "max": max(values) if values else None,
+    }

@@ -83,6 +83,9 @@ def engine_failed(detail: str) -> GatewayError:
 
 def store_unavailable() -> GatewayError:
     return GatewayError(
-        503, "The acknowledgement store is not reachable, so acknowledgements cannot be checked; retry shortly.",
-        "server_error", "store_unavailable", headers={"Retry-After": "5"},
-    )  # fmt: skip
+        503,
+        "The acknowledgement store is not reachable, so acknowledgements cannot be checked; retry shortly.",
+        "server_error",
+        "store_unavailable",
+        headers={"Retry-After": "5"},
+    )

@@ -50,19 +50,27 @@ def decode(data: bytes, frame: int | None, settings: ImageSettings) -> Image.Ima
     # Untrusted bytes through pydicom's lazy value parsing and third-party codecs: any failure is a bad object,
     # including a Rust decoder's panic (pylibjpeg-rle raises pyo3's PanicException, a BaseException).
     except BaseException as exc:
-        raise ImageRefused("invalid_dicom", f"the DICOM image attributes or pixel data cannot be read "
-                           f"({type(exc).__name__}: truncated or corrupt?)") from None  # fmt: skip
+        raise ImageRefused(
+            "invalid_dicom",
+            f"the DICOM image attributes or pixel data cannot be read "
+            f"({type(exc).__name__}: truncated or corrupt?)",
+        ) from None
 
 
 def read(data: bytes) -> Any:
     try:
         ds = dcmread(io.BytesIO(data), specific_tags=PIXEL_KEYWORDS)
     except Exception as exc:  # pydicom raises many types on hostile input; the type name is enough
-        raise ImageRefused("invalid_dicom", f"the data is not a readable DICOM Part 10 file "
-                           f"({type(exc).__name__}; the 128-byte preamble and 'DICM' are required).") from None  # fmt: skip
+        raise ImageRefused(
+            "invalid_dicom",
+            f"the data is not a readable DICOM Part 10 file "
+            f"({type(exc).__name__}; the 128-byte preamble and 'DICM' are required).",
+        ) from None
     if "PixelData" not in ds:
-        raise ImageRefused("dicom_no_pixel_data", "the DICOM object has no Pixel Data (7FE0,0010) to show "
-                           "(or the file ends before it).")  # fmt: skip
+        raise ImageRefused(
+            "dicom_no_pixel_data",
+            "the DICOM object has no Pixel Data (7FE0,0010) to show (or the file ends before it).",
+        )
     return ds
 
 
@@ -71,16 +79,24 @@ def check(ds: Any, settings: ImageSettings) -> int:
     check_transfer_syntax(ds)
     rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
     if rows < 1 or cols < 1 or max(rows, cols) > settings.max_side or rows * cols > settings.max_pixels:
-        raise ImageRefused("image_dimensions", f"DICOM image dimensions {cols}x{rows} exceed this gateway's "
-                           f"limits ({settings.max_side} px a side, {settings.max_pixels} pixels).")  # fmt: skip
+        raise ImageRefused(
+            "image_dimensions",
+            f"DICOM image dimensions {cols}x{rows} exceed this gateway's "
+            f"limits ({settings.max_side} px a side, {settings.max_pixels} pixels).",
+        )
     frames = int(ds.get("NumberOfFrames") or 1)
     if frames > settings.max_frames:
-        raise ImageRefused("too_many_frames", f"the DICOM object has {frames} frames; this gateway takes at "
-                           f"most {settings.max_frames}.")  # fmt: skip
+        raise ImageRefused(
+            "too_many_frames",
+            f"the DICOM object has {frames} frames; this gateway takes at most {settings.max_frames}.",
+        )
     photometric = str(ds.get("PhotometricInterpretation", ""))
     if photometric not in (*MONOCHROME, *COLOR, PALETTE):
-        raise ImageRefused("unsupported_photometric_interpretation", f"photometric interpretation "
-                           f"{photometric!r} is not supported ({', '.join((*MONOCHROME, 'RGB', 'YBR_*', PALETTE))}).")  # fmt: skip
+        raise ImageRefused(
+            "unsupported_photometric_interpretation",
+            f"photometric interpretation "
+            f"{photometric!r} is not supported ({', '.join((*MONOCHROME, 'RGB', 'YBR_*', PALETTE))}).",
+        )
     return frames
 
 
@@ -93,8 +109,11 @@ def check_transfer_syntax(ds: Any) -> None:
     except NotImplementedError:
         usable = False
     if not usable:
-        raise ImageRefused("unsupported_transfer_syntax", f"the DICOM transfer syntax {uid.name} ({uid}) is "
-                           "not supported; send it uncompressed, RLE, JPEG, JPEG-LS or JPEG 2000.")  # fmt: skip
+        raise ImageRefused(
+            "unsupported_transfer_syntax",
+            f"the DICOM transfer syntax {uid.name} ({uid}) is "
+            "not supported; send it uncompressed, RLE, JPEG, JPEG-LS or JPEG 2000.",
+        )
 
 
 def choose_frame(count: int, requested: int | None) -> int:
@@ -103,8 +122,10 @@ def choose_frame(count: int, requested: int | None) -> int:
     if requested is None:
         return count // 2
     if requested >= count:
-        raise ImageRefused("invalid_frame", f"frame {requested} was asked for; the DICOM object has {count} "
-                           f"frame(s), numbered from 0.")  # fmt: skip
+        raise ImageRefused(
+            "invalid_frame",
+            f"frame {requested} was asked for; the DICOM object has {count} frame(s), numbered from 0.",
+        )
     return requested
 
 

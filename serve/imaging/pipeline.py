@@ -13,8 +13,9 @@ from serve.imaging.normalise import Encoded
 def convert(media: str, data: bytes, frame: int | None, settings: ImageSettings) -> Encoded | None:
     """The image to forward instead, or None when the original bytes should go on unchanged. Blocking."""
     if len(data) > settings.max_image_bytes:
-        raise ImageRefused("image_too_large", f"the image is {len(data)} bytes; the limit is "
-                           f"{settings.max_image_bytes}.")  # fmt: skip
+        raise ImageRefused(
+            "image_too_large", f"the image is {len(data)} bytes; the limit is {settings.max_image_bytes}."
+        )
     if media == dicom.DICOM_MEDIA:
         img = dicom.decode(data, frame, settings)
         return normalise.normalise(img, settings) if settings.normalize else normalise.lossless(img)

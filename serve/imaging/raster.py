@@ -16,8 +16,11 @@ MEDIA_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/jpg": "JPEG", 
 def decode(media: str, data: bytes, settings: ImageSettings) -> Image.Image:
     """Open and fully decode; a refusal names what is wrong."""
     if media not in MEDIA_FORMATS:
-        raise ImageRefused("unsupported_media_type", f"media type {media!r} is not an image this gateway "
-                           f"takes ({', '.join(sorted([*MEDIA_FORMATS, 'application/dicom']))}).")  # fmt: skip
+        raise ImageRefused(
+            "unsupported_media_type",
+            f"media type {media!r} is not an image this gateway "
+            f"takes ({', '.join(sorted([*MEDIA_FORMATS, 'application/dicom']))}).",
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -29,8 +32,9 @@ def decode(media: str, data: bytes, settings: ImageSettings) -> Image.Image:
     except ImageRefused:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageRefused("invalid_image", f"the image cannot be decoded ({type(exc).__name__}: truncated "
-                           "or corrupt?).") from None  # fmt: skip
+        raise ImageRefused(
+            "invalid_image", f"the image cannot be decoded ({type(exc).__name__}: truncated or corrupt?)."
+        ) from None
     if img.format != MEDIA_FORMATS[media]:
         raise ImageRefused("media_type_mismatch", f"the data URL says {media} but the data is {img.format}.")
     return img
@@ -43,5 +47,8 @@ def check_size(size: tuple[int, int], settings: ImageSettings) -> None:
 
 
 def too_big(settings: ImageSettings, dims: str = "too many pixels") -> ImageRefused:
-    return ImageRefused("image_dimensions", f"image dimensions {dims} exceed this gateway's limits "
-                        f"({settings.max_side} px a side, {settings.max_pixels} pixels).")  # fmt: skip
+    return ImageRefused(
+        "image_dimensions",
+        f"image dimensions {dims} exceed this gateway's limits "
+        f"({settings.max_side} px a side, {settings.max_pixels} pixels).",
+    )

@@ -87,9 +87,14 @@ class RayBackend:
         if self.settings.address is None:
             # "local": always a new head of our own. Without it Ray joins the cluster a past `ray start` left in
             # /tmp/ray/ray_current_cluster, even a stopped one.
-            ray.init(address="local", num_cpus=local_cpus(self.profile), include_dashboard=False,
-                     object_store_memory=OBJECT_STORE_BYTES, _metrics_export_port=self.settings.metrics_port,
-                     configure_logging=False)  # fmt: skip
+            ray.init(
+                address="local",
+                num_cpus=local_cpus(self.profile),
+                include_dashboard=False,
+                object_store_memory=OBJECT_STORE_BYTES,
+                _metrics_export_port=self.settings.metrics_port,
+                configure_logging=False,
+            )
             self._started_ray = True
         else:
             ray.init(address=self.settings.address, configure_logging=False)

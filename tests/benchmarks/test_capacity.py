@@ -14,18 +14,30 @@ from tests.conftest import MODEL
 
 
 def result(rps, e2e_p50=None, e2e_p99=None, ttft_p50=None, ttft_p99=None, cpu_ms=None):
-    return {"requests_per_s": rps, "errors": {}, "proxy_cpu_per_request_ms": cpu_ms,
-            "e2e_ms": {"p50": e2e_p50, "p99": e2e_p99}, "ttft_ms": {"p50": ttft_p50, "p99": ttft_p99}}  # fmt: skip
+    return {
+        "requests_per_s": rps,
+        "errors": {},
+        "proxy_cpu_per_request_ms": cpu_ms,
+        "e2e_ms": {"p50": e2e_p50, "p99": e2e_p99},
+        "ttft_ms": {"p50": ttft_p50, "p99": ttft_p99},
+    }
 
 
 def results(ns_rps, st_rps, added, first_added, cpu_ms):
-    base = {"nonstream_high": result(9000), "stream_high": result(720),
-            "nonstream_c1": result(900, 1.0, 1.5), "stream_c1": result(150, 5.5, 6.0, 5.2, 5.6)}  # fmt: skip
+    base = {
+        "nonstream_high": result(9000),
+        "stream_high": result(720),
+        "nonstream_c1": result(900, 1.0, 1.5),
+        "stream_c1": result(150, 5.5, 6.0, 5.2, 5.6),
+    }
     if ns_rps is None:
         return base
-    return {"nonstream_high": result(ns_rps, cpu_ms=cpu_ms), "stream_high": result(st_rps),
-            "nonstream_c1": result(500, 1.0 + added, 1.5 + 2 * added),
-            "stream_c1": result(100, 6.0, 7.0, 5.2 + first_added, 5.6 + 2 * first_added)}  # fmt: skip
+    return {
+        "nonstream_high": result(ns_rps, cpu_ms=cpu_ms),
+        "stream_high": result(st_rps),
+        "nonstream_c1": result(500, 1.0 + added, 1.5 + 2 * added),
+        "stream_c1": result(100, 6.0, 7.0, 5.2 + first_added, 5.6 + 2 * first_added),
+    }
 
 
 SYNTHETIC = {
@@ -59,16 +71,23 @@ def test_ratios_against_litellm_and_the_goal():
 
 def test_team_bars():
     ours = cr.proxy_figures(SYNTHETIC, cr.OURS)
-    assert cr.bars(ours) == {"nonstream_rps": True, "added_p50": True, "added_p99": True,
-                             "added_first_chunk_p50": True, "added_first_chunk_p99": True,
-                             "streams_vs_direct": True, "cpu_per_request": True}  # fmt: skip
+    assert cr.bars(ours) == {
+        "nonstream_rps": True,
+        "added_p50": True,
+        "added_p99": True,
+        "added_first_chunk_p50": True,
+        "added_first_chunk_p99": True,
+        "streams_vs_direct": True,
+        "cpu_per_request": True,
+    }
     assert cr.bars(dict(ours, nonstream_rps=3999.0, added_p50_ms=0.6))["nonstream_rps"] is False
 
 
 def test_markdown_has_a_row_per_proxy_and_the_verdict():
     figures = {n: cr.proxy_figures(SYNTHETIC, n) for n in (cr.OURS, cr.LITELLM)}
-    md = cr.markdown(figures, cr.comparison(figures[cr.OURS], figures[cr.LITELLM]),
-                     {"concurrency": 64, "gap_ms": 5.0})  # fmt: skip
+    md = cr.markdown(
+        figures, cr.comparison(figures[cr.OURS], figures[cr.LITELLM]), {"concurrency": 64, "gap_ms": 5.0}
+    )
     assert "| gateway | 5,000 |" in md and "| litellm | 100 |" in md and "Goal" in md and "met" in md
 
 
@@ -85,15 +104,25 @@ def test_order_alternates_the_first_proxy():
     a, b = (Proxy(Target(n, "http://x"), None) for n in "ab")
     ms = [Measure("m1", False, 1, 1.0), Measure("m2", True, 1, 1.0)]
     assert [(m.name, p.target.name) for _, m, p in order([a, b], ms, 1)] == [
-        ("m1", "a"), ("m1", "b"), ("m2", "b"), ("m2", "a")]  # fmt: skip
+        ("m1", "a"),
+        ("m1", "b"),
+        ("m2", "b"),
+        ("m2", "a"),
+    ]
 
 
 @pytest.mark.parametrize("use_aiohttp", [False, True])
 async def test_a_tiny_capacity_run_in_process(engine, gateway, use_aiohttp):
-    proxies = [Proxy(Target(cr.DIRECT, str(engine.make_url("")).rstrip("/")), None),
-               Proxy(Target(cr.OURS, str(gateway.make_url("")).rstrip("/"), expect_disclaimer=True), None)]  # fmt: skip
-    ms = [Measure("nonstream_high", False, 4, 0.05), Measure("stream_high", True, 4, 0.05),
-          Measure("nonstream_c1", False, 1, 0.05), Measure("stream_c1", True, 1, 0.05)]  # fmt: skip
+    proxies = [
+        Proxy(Target(cr.DIRECT, str(engine.make_url("")).rstrip("/")), None),
+        Proxy(Target(cr.OURS, str(gateway.make_url("")).rstrip("/"), expect_disclaimer=True), None),
+    ]
+    ms = [
+        Measure("nonstream_high", False, 4, 0.05),
+        Measure("stream_high", True, 4, 0.05),
+        Measure("nonstream_c1", False, 1, 0.05),
+        Measure("stream_c1", True, 1, 0.05),
+    ]
     got = await run_all(
         proxies, os.getpid(), ms, warmup_s=0.0, model=MODEL, use_aiohttp=use_aiohttp, say=lambda line: None
     )

@@ -37,8 +37,14 @@ def test_a_registry_without_process_metrics_gives_none_not_zero():
 
 def test_delta_counts_labels_that_appear_later_from_zero_and_drops_unchanged_ones():
     before = {"requests_by_status": {"200": 10}, "errors_by_code": {}, "upstream_errors_by_kind": {}}
-    after = {"requests_by_status": {"200": 10, "502": 2}, "errors_by_code": {"x": 1},
-             "upstream_errors_by_kind": {}}  # fmt: skip
-    assert delta(before, after) == {"requests_by_status": {"502": 2}, "errors_by_code": {"x": 1},
-                                    "upstream_errors_by_kind": {}}  # fmt: skip
+    after = {
+        "requests_by_status": {"200": 10, "502": 2},
+        "errors_by_code": {"x": 1},
+        "upstream_errors_by_kind": {},
+    }
+    assert delta(before, after) == {
+        "requests_by_status": {"502": 2},
+        "errors_by_code": {"x": 1},
+        "upstream_errors_by_kind": {},
+    }
     assert non_2xx({"200": 4, "204": 1, "429": 2, "503": 1}) == {"429": 2, "503": 1}

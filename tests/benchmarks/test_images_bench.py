@@ -19,11 +19,23 @@ def record(ok=True, ttft=0.1):
 
 def test_summary_pools_rounds_and_counts_errors():
     cells = [
-        {"image": "x", "concurrency": 1, "arm": "on", "wall_s": 1.0, "gateway_cpu_s": 0.2,
-         "records": [record(ttft=0.1), record(ttft=0.3)]},
-        {"image": "x", "concurrency": 1, "arm": "on", "wall_s": 1.0, "gateway_cpu_s": 0.2,
-         "records": [record(ttft=0.2), record(ok=False)]},
-    ]  # fmt: skip
+        {
+            "image": "x",
+            "concurrency": 1,
+            "arm": "on",
+            "wall_s": 1.0,
+            "gateway_cpu_s": 0.2,
+            "records": [record(ttft=0.1), record(ttft=0.3)],
+        },
+        {
+            "image": "x",
+            "concurrency": 1,
+            "arm": "on",
+            "wall_s": 1.0,
+            "gateway_cpu_s": 0.2,
+            "records": [record(ttft=0.2), record(ok=False)],
+        },
+    ]
     (row,) = summarize(cells)
     assert row["requests"] == 4 and row["errors"] == 1
     assert abs(row["ttft_p50_ms"] - 200) < 1e-6 and row["requests_per_s"] == 1.5

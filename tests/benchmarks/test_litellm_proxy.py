@@ -22,9 +22,12 @@ def hook(monkeypatch):
     fastapi.HTTPException = Forbidden
     logger = types.ModuleType("litellm.integrations.custom_logger")
     logger.CustomLogger = object
-    for name, module in {"fastapi": fastapi, "litellm": types.ModuleType("litellm"),
-                         "litellm.integrations": types.ModuleType("litellm.integrations"),
-                         "litellm.integrations.custom_logger": logger}.items():  # fmt: skip
+    for name, module in {
+        "fastapi": fastapi,
+        "litellm": types.ModuleType("litellm"),
+        "litellm.integrations": types.ModuleType("litellm.integrations"),
+        "litellm.integrations.custom_logger": logger,
+    }.items():
         monkeypatch.setitem(sys.modules, name, module)
     from prometheus_client import REGISTRY
 
@@ -66,8 +69,11 @@ def test_config_points_litellm_at_the_upstream_with_the_hook(tmp_path):
     cfg = yaml.safe_load(path.read_text())
     [entry] = cfg["model_list"]
     assert entry["model_name"] == "fake-model"
-    assert entry["litellm_params"] == {"model": "openai/fake-model", "api_base": "http://127.0.0.1:9/v1",
-                                       "api_key": "none"}  # fmt: skip
+    assert entry["litellm_params"] == {
+        "model": "openai/fake-model",
+        "api_base": "http://127.0.0.1:9/v1",
+        "api_key": "none",
+    }
     assert cfg["litellm_settings"]["callbacks"] == "disclaimer_hook.proxy_handler_instance"
     assert cfg["litellm_settings"]["num_retries"] == 0
     assert (tmp_path / "disclaimer_hook.py").exists()

@@ -11,9 +11,22 @@ from benchmarks.loadtest.plot import plot
 from tests.conftest import MODEL
 
 SUMMARY_FIELDS = {
-    "target", "level", "requests", "ok", "errors", "requests_per_s", "output_tokens_per_s", "goodput_per_s",
-    "ttft_ms", "tpot_ms", "itl_ms", "e2e_ms", "generator_cpu_s", "generator_cpu_fraction", "wall_s",
-}  # fmt: skip
+    "target",
+    "level",
+    "requests",
+    "ok",
+    "errors",
+    "requests_per_s",
+    "output_tokens_per_s",
+    "goodput_per_s",
+    "ttft_ms",
+    "tpot_ms",
+    "itl_ms",
+    "e2e_ms",
+    "generator_cpu_s",
+    "generator_cpu_fraction",
+    "wall_s",
+}
 RECORD_FIELDS = {"ok", "error", "ttft", "itl", "tpot", "e2e", "output_tokens", "disclaimer", "start", "kind"}
 
 
@@ -28,8 +41,21 @@ async def run(*argv: str, tmp_path=None):
 
 async def test_sweep_against_the_engine_gives_a_valid_report(engine, script, tmp_path):
     script.chunks = 5
-    doc, args = await run("--base-url", url(engine) + "/v1", "--concurrency", "1,3", "--requests", "6",
-                          "--warmup", "1", "--output-tokens", "5", "--slo", "ttft_ms=1000", tmp_path=tmp_path)  # fmt: skip
+    doc, args = await run(
+        "--base-url",
+        url(engine) + "/v1",
+        "--concurrency",
+        "1,3",
+        "--requests",
+        "6",
+        "--warmup",
+        "1",
+        "--output-tokens",
+        "5",
+        "--slo",
+        "ttft_ms=1000",
+        tmp_path=tmp_path,
+    )
     assert doc["targets"]["engine"]["gateway"] is False and doc["settings"]["model"] == MODEL
     assert [s["level"] for s in doc["summaries"]] == ["c=1", "c=3"]
     for s in doc["summaries"]:
@@ -53,8 +79,20 @@ async def test_sweep_against_the_engine_gives_a_valid_report(engine, script, tmp
 
 
 async def test_compare_engine_and_gateway_interleaved(engine, gateway):
-    doc, _ = await run("--target", f"engine={url(engine)}", "--target", f"gateway={url(gateway)}",
-                       "--concurrency", "2", "--requests", "4", "--rounds", "2", "--warmup", "0")  # fmt: skip
+    doc, _ = await run(
+        "--target",
+        f"engine={url(engine)}",
+        "--target",
+        f"gateway={url(gateway)}",
+        "--concurrency",
+        "2",
+        "--requests",
+        "4",
+        "--rounds",
+        "2",
+        "--warmup",
+        "0",
+    )
     assert doc["targets"]["gateway"]["gateway"] and doc["targets"]["gateway"]["expect_disclaimer"]
     assert not doc["targets"]["engine"]["expect_disclaimer"]
     by_target = {s["target"]: s for s in doc["summaries"]}
@@ -63,28 +101,55 @@ async def test_compare_engine_and_gateway_interleaved(engine, gateway):
     [row] = doc["comparison"]
     assert row["target"] == "gateway" and row["baseline"] == "engine"
     assert {"added_ttft_p50_ms", "added_ttft_p99_ms", "throughput_ratio"} <= set(row)
-    assert [(r["target"], r["round"]) for r in doc["runs"]] == [("engine", 0), ("gateway", 0),
-                                                               ("gateway", 1), ("engine", 1)]  # fmt: skip
+    assert [(r["target"], r["round"]) for r in doc["runs"]] == [
+        ("engine", 0),
+        ("gateway", 0),
+        ("gateway", 1),
+        ("engine", 1),
+    ]
 
 
 async def test_an_answer_without_the_disclaimer_is_an_error_when_expected(engine):
-    doc, _ = await run("--base-url", url(engine), "--expect-disclaimer", "on", "--concurrency", "2",
-                       "--requests", "3", "--warmup", "0")  # fmt: skip
+    doc, _ = await run(
+        "--base-url",
+        url(engine),
+        "--expect-disclaimer",
+        "on",
+        "--concurrency",
+        "2",
+        "--requests",
+        "3",
+        "--warmup",
+        "0",
+    )
     [s] = doc["summaries"]
     assert s["ok"] == 0 and s["errors"] == {"missing_disclaimer": 3}
 
 
 async def test_non_stream_and_poisson_rate_through_the_gateway(gateway):
-    doc, _ = await run("--base-url", url(gateway), "--no-stream", "--rate", "500", "--requests", "5",
-                       "--warmup", "0")  # fmt: skip
+    doc, _ = await run(
+        "--base-url", url(gateway), "--no-stream", "--rate", "500", "--requests", "5", "--warmup", "0"
+    )
     [s] = doc["summaries"]
     assert s["target"] == "gateway" and s["level"] == "rate=500/s"
     assert s["ok"] == 5 and s["disclaimer_seen"] == 5 and s["itl_ms"]["p50"] is None
 
 
 async def test_image_workload_through_the_gateway(gateway, script):
-    doc, _ = await run("--base-url", url(gateway), "--workload", "mix", "--image-sizes", "48,64",
-                       "--concurrency", "2", "--requests", "6", "--warmup", "0")  # fmt: skip
+    doc, _ = await run(
+        "--base-url",
+        url(gateway),
+        "--workload",
+        "mix",
+        "--image-sizes",
+        "48,64",
+        "--concurrency",
+        "2",
+        "--requests",
+        "6",
+        "--warmup",
+        "0",
+    )
     [s] = doc["summaries"]
     assert s["ok"] == 6, s["errors"]
     kinds = {r["kind"] for r in doc["runs"][0]["records"]}
@@ -94,6 +159,7 @@ async def test_image_workload_through_the_gateway(gateway, script):
 
 async def test_http_errors_are_counted_by_status(engine, script):
     script.status = 503
-    doc, _ = await run("--base-url", url(engine), "--concurrency", "1", "--requests", "2", "--warmup", "0",
-                       "--model", MODEL)  # fmt: skip
+    doc, _ = await run(
+        "--base-url", url(engine), "--concurrency", "1", "--requests", "2", "--warmup", "0", "--model", MODEL
+    )
     assert doc["summaries"][0]["errors"] == {"http_503": 2}

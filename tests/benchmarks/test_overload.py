@@ -23,11 +23,19 @@ def refused(e2e=0.002):
 
 
 def test_admitted_latency_excludes_refusals_and_their_speed_is_reported_apart():
-    records = [ok(0.1, 1.0), ok(0.3, 2.0), refused(0.001), refused(0.003),
-               RequestRecord(ok=False, status=502, error="http_502", e2e=0.5)]  # fmt: skip
+    records = [
+        ok(0.1, 1.0),
+        ok(0.3, 2.0),
+        refused(0.001),
+        refused(0.003),
+        RequestRecord(ok=False, status=502, error="http_502", e2e=0.5),
+    ]
     before = {"requests_by_status": {"200": 7}, "errors_by_code": {}, "upstream_errors_by_kind": {}}
-    after = {"requests_by_status": {"200": 9, "429": 2, "502": 1}, "errors_by_code": {},
-             "upstream_errors_by_kind": {}}  # fmt: skip
+    after = {
+        "requests_by_status": {"200": 9, "429": 2, "502": 1},
+        "errors_by_code": {},
+        "upstream_errors_by_kind": {},
+    }
     got = figures(records, wall_s=2.0, offered_per_s=4.0, before=before, after=after)
     assert got["requests"] == 5 and got["admitted"] == 3 and got["ok"] == 2 and got["ok_per_s"] == 1.0
     assert got["refused_429"] == 2 and got["refused_fraction"] == 0.4
@@ -47,8 +55,11 @@ def test_markdown_has_one_row_per_run_and_says_when_the_cap_is_off():
 
 
 def test_gateway_profile_sets_port_store_and_both_caps_and_stays_a_valid_profile(tmp_path):
-    base = {"name": "x", "model": {"source": "none", "served_name": MODEL, "license": "none"},
-            "gateway": {"limits": {"max_concurrent": 5}}}  # fmt: skip
+    base = {
+        "name": "x",
+        "model": {"source": "none", "served_name": MODEL, "license": "none"},
+        "gateway": {"limits": {"max_concurrent": 5}},
+    }
     got = gateway_profile(base, 9999, tmp_path / "a.sqlite3", UNCAPPED)
     assert Profile.model_validate(got).gateway.limits.max_concurrent_per_key == UNCAPPED
     assert got["gateway"]["port"] == 9999 and base["gateway"]["limits"] == {"max_concurrent": 5}

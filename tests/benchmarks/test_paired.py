@@ -50,8 +50,22 @@ def test_own_time_reads_the_gateways_histogram_over_all_routes():
 
 async def test_a_short_run_sends_both_routes_at_each_level(engine, gateway, script):
     script.chunks = 3
-    args = parse_args(["--engine", url(engine), "--gateway", url(gateway), "--concurrency", "1,4",
-                       "--requests", "10", "--warmup", "2", "--output-tokens", "3"])  # fmt: skip
+    args = parse_args(
+        [
+            "--engine",
+            url(engine),
+            "--gateway",
+            url(gateway),
+            "--concurrency",
+            "1,4",
+            "--requests",
+            "10",
+            "--warmup",
+            "2",
+            "--output-tokens",
+            "3",
+        ]
+    )
     results = await measure(args)
     assert list(results) == ["c=1", "c=4"]
     for r in results.values():

@@ -13,8 +13,10 @@ from testkit.fake_engine import Script
 from testkit.fast_engine import serve
 from tests.conftest import MODEL
 
-CHUNKED = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-           b"5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n")  # fmt: skip
+CHUNKED = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"
+)
 FIXED = b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope"
 
 

@@ -63,22 +63,41 @@ def test_schedule_runs_targets_back_to_back_and_alternates_who_goes_first():
     a, b = Target("a", "http://a"), Target("b", "http://b")
     plan = Plan((a, b), (Level("concurrency", 1), Level("concurrency", 4)), Budget(), rounds=2)
     order = [(r, lvl.label, t.name) for r, lvl, t in schedule(plan)]
-    assert order == [(0, "c=1", "a"), (0, "c=1", "b"), (0, "c=4", "b"), (0, "c=4", "a"),
-                     (1, "c=1", "b"), (1, "c=1", "a"), (1, "c=4", "a"), (1, "c=4", "b")]  # fmt: skip
+    assert order == [
+        (0, "c=1", "a"),
+        (0, "c=1", "b"),
+        (0, "c=4", "b"),
+        (0, "c=4", "a"),
+        (1, "c=1", "b"),
+        (1, "c=1", "a"),
+        (1, "c=4", "a"),
+        (1, "c=4", "b"),
+    ]
 
 
 def summary(target, level, rps, ttft_p50, ttft_p99):
-    return {"target": target, "level": level, "requests_per_s": rps, "output_tokens_per_s": rps * 10,
-            "goodput_per_s": rps, "ttft_ms": {"p50": ttft_p50, "p99": ttft_p99},
-            "tpot_ms": {"p50": 5.0}, "e2e_ms": {"p50": 100.0}}  # fmt: skip
+    return {
+        "target": target,
+        "level": level,
+        "requests_per_s": rps,
+        "output_tokens_per_s": rps * 10,
+        "goodput_per_s": rps,
+        "ttft_ms": {"p50": ttft_p50, "p99": ttft_p99},
+        "tpot_ms": {"p50": 5.0},
+        "e2e_ms": {"p50": 100.0},
+    }
 
 
 def test_compare_gives_added_latency_and_throughput_ratio_per_level():
     rows = compare(
-        [summary("engine", "c=1", 10.0, 20.0, 30.0), summary("gateway", "c=1", 9.0, 20.5, 32.0),
-         summary("engine", "c=4", 20.0, 40.0, 60.0), summary("gateway", "c=4", 20.0, 41.0, 61.0)],
+        [
+            summary("engine", "c=1", 10.0, 20.0, 30.0),
+            summary("gateway", "c=1", 9.0, 20.5, 32.0),
+            summary("engine", "c=4", 20.0, 40.0, 60.0),
+            summary("gateway", "c=4", 20.0, 41.0, 61.0),
+        ],
         "engine",
-    )  # fmt: skip
+    )
     assert [(r["level"], r["target"]) for r in rows] == [("c=1", "gateway"), ("c=4", "gateway")]
     assert rows[0]["added_ttft_p50_ms"] == pytest.approx(0.5)
     assert rows[0]["added_ttft_p99_ms"] == pytest.approx(2.0)

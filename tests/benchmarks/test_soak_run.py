@@ -19,8 +19,22 @@ def registry():
 
 def args(gateway, tmp_path, *extra):
     url = str(gateway.make_url("")).rstrip("/")
-    return parse_args(["--base-url", url, "--minutes", str(1.2 / 60), "--interval", "0.3", "--warmup", "0.3",
-                       "--out", str(tmp_path), "--quiet", *extra])  # fmt: skip
+    return parse_args(
+        [
+            "--base-url",
+            url,
+            "--minutes",
+            str(1.2 / 60),
+            "--interval",
+            "0.3",
+            "--warmup",
+            "0.3",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            *extra,
+        ]
+    )
 
 
 async def test_a_short_soak_samples_rss_and_finds_no_errors(gateway, script, tmp_path):
@@ -56,8 +70,10 @@ async def test_engine_errors_are_tallied_on_both_sides(gateway, script, tmp_path
 
 
 async def test_without_a_rate_the_soak_ramps_first_and_runs_at_the_fraction(gateway, tmp_path):
-    doc = await soak(args(gateway, tmp_path, "--ramp", "1,2", "--ramp-duration", "0.2", "--fraction", "0.5"),
-                     say=lambda *_: None)  # fmt: skip
+    doc = await soak(
+        args(gateway, tmp_path, "--ramp", "1,2", "--ramp-duration", "0.2", "--fraction", "0.5"),
+        say=lambda *_: None,
+    )
     ramp = doc["capacity"]
     assert [level["concurrency"] for level in ramp["levels"]] == [1, 2]
     assert (

@@ -9,8 +9,13 @@ MIB = 2**20
 
 
 def scrape(rss=None, ok=0, **counters):
-    return {"rss_bytes": rss, "open_fds": 10, "requests_by_status": {"200": ok, **counters.get("status", {})},
-            "errors_by_code": counters.get("codes", {}), "upstream_errors_by_kind": counters.get("kinds", {})}  # fmt: skip
+    return {
+        "rss_bytes": rss,
+        "open_fds": 10,
+        "requests_by_status": {"200": ok, **counters.get("status", {})},
+        "errors_by_code": counters.get("codes", {}),
+        "upstream_errors_by_kind": counters.get("kinds", {}),
+    }
 
 
 def sample(t, rss, in_flight=0, **kw):

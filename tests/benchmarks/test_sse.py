@@ -33,8 +33,15 @@ def feed_all(parts: list[tuple[bytes, float]]) -> StreamParser:
 
 
 def test_first_token_is_the_first_non_empty_content_and_gaps_follow():
-    p = feed_all([(ROLE, 1.0), (content("a"), 1.5), (content("b"), 1.7), (content("c") + FINISH, 2.0),
-                  (DISCLAIMER + USAGE + DONE, 2.1)])  # fmt: skip
+    p = feed_all(
+        [
+            (ROLE, 1.0),
+            (content("a"), 1.5),
+            (content("b"), 1.7),
+            (content("c") + FINISH, 2.0),
+            (DISCLAIMER + USAGE + DONE, 2.1),
+        ]
+    )
     assert p.first_at == 1.5
     assert p.gaps == pytest.approx([0.2, 0.3])
     assert p.chunks == 3
@@ -84,8 +91,10 @@ def test_verdict(error, disclaimer, expect, ok, why):
 
 
 def test_vllm_token_frames_take_the_fast_path_and_count_the_same():
-    vllm = (b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,'
-            b'"delta":{"content":"x"},"logprobs":null,"finish_reason":null}]}\n\n')  # fmt: skip
+    vllm = (
+        b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,'
+        b'"delta":{"content":"x"},"logprobs":null,"finish_reason":null}]}\n\n'
+    )
     spaced = b'data: {"choices": [{"index": 0, "delta": {"content": "x"}}]}\n\n'  # parsed as JSON instead
     empty = b'data: {"choices":[{"index":0,"delta":{"content":""}}]}\n\n'
     p = feed_all([(vllm, 1.0), (spaced, 2.0), (empty, 3.0), (vllm, 4.0)])

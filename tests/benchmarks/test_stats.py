@@ -56,8 +56,12 @@ def test_goodput_counts_ok_requests_within_every_slo():
     failed = rec(ok=False, error=R.TIMEOUT)
     one_token = rec(ttft=0.3, e2e=0.3, tokens=1)  # no TPOT: the TPOT bound does not apply
     assert [meets_slos(r, slos) for r in (good, slow_first, slow_tokens, failed, one_token)] == [
-        True, False, False, False, True,
-    ]  # fmt: skip
+        True,
+        False,
+        False,
+        False,
+        True,
+    ]
     summary = summarize([good, slow_first, slow_tokens, failed, one_token], wall_s=2.0, slos=slos)
     assert summary["goodput_per_s"] == pytest.approx(1.0)
     assert summary["goodput_fraction"] == pytest.approx(0.4)
@@ -83,8 +87,11 @@ def test_errors_are_counted_by_type_missing_disclaimer_included():
 
 
 def test_throughput_and_latency_come_from_ok_requests_only():
-    records = [rec(ttft=0.1, e2e=1.0, tokens=10, itl=[0.1] * 9), rec(ttft=0.3, e2e=2.0, tokens=20),
-               rec(ok=False, error=R.CONNECT, ttft=None, e2e=None, tokens=None)]  # fmt: skip
+    records = [
+        rec(ttft=0.1, e2e=1.0, tokens=10, itl=[0.1] * 9),
+        rec(ttft=0.3, e2e=2.0, tokens=20),
+        rec(ok=False, error=R.CONNECT, ttft=None, e2e=None, tokens=None),
+    ]
     s = summarize(records, wall_s=4.0, slos={})
     assert s["requests_per_s"] == pytest.approx(0.5)
     assert s["output_tokens"] == 30 and s["output_tokens_per_s"] == pytest.approx(7.5)

@@ -33,8 +33,14 @@ class Proc:
     """A child process whose last output lines are kept for failure messages (and for log assertions)."""
 
     def __init__(self, argv: list[str], env: dict[str, str] | None = None, keep: int = 400) -> None:
-        self.popen = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})  # fmt: skip
+        self.popen = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
         self.log: deque[str] = deque(maxlen=keep)
         Thread(target=self._drain, daemon=True).start()
 
@@ -45,8 +51,18 @@ class Proc:
 
 def serve_up(profile: Path) -> Proc:
     """`python -m serve up` on a profile, as `make serve` runs it."""
-    return Proc([sys.executable, "-m", "serve", "up", "--profile", str(profile),
-                 "--cache-dir", str(ROOT / ".cache" / "checkpoints")])  # fmt: skip
+    return Proc(
+        [
+            sys.executable,
+            "-m",
+            "serve",
+            "up",
+            "--profile",
+            str(profile),
+            "--cache-dir",
+            str(ROOT / ".cache" / "checkpoints"),
+        ]
+    )
 
 
 @dataclass
@@ -59,8 +75,14 @@ class Stack:
 
     def client(self, *, ack: bool = True, **kw) -> OpenAI:
         headers = ACK_HEADERS if ack else kw.pop("default_headers", {})
-        return OpenAI(base_url=self.gateway_url + "/v1", api_key="local", max_retries=0, timeout=120,
-                      default_headers=headers, **kw)  # fmt: skip
+        return OpenAI(
+            base_url=self.gateway_url + "/v1",
+            api_key="local",
+            max_retries=0,
+            timeout=120,
+            default_headers=headers,
+            **kw,
+        )
 
     def engine_client(self) -> OpenAI:
         return OpenAI(base_url=self.engine_url + "/v1", api_key="local", max_retries=0, timeout=120)
@@ -103,8 +125,13 @@ def stack(tmp_path_factory):
     profile = _profile(tmp)
     raw = yaml.safe_load(profile.read_text())
     proc = serve_up(profile)
-    s = Stack(f"http://127.0.0.1:{raw['gateway']['port']}", f"http://127.0.0.1:{raw['engine']['port']}",
-              raw["model"]["served_name"], proc.popen, proc.log)  # fmt: skip
+    s = Stack(
+        f"http://127.0.0.1:{raw['gateway']['port']}",
+        f"http://127.0.0.1:{raw['engine']['port']}",
+        raw["model"]["served_name"],
+        proc.popen,
+        proc.log,
+    )
     try:
         _wait_ready(proc, s.gateway_url)
         yield s

@@ -18,8 +18,12 @@ pytestmark = pytest.mark.engine
 
 
 def run(stack, *args: str, base: str | None = None, **env: str) -> subprocess.CompletedProcess:
-    environ = {**os.environ, "MEDGEMMA_BASE_URL": (base or stack.gateway_url) + "/v1", "MEDGEMMA_MODEL": stack.model,
-               **env}  # fmt: skip
+    environ = {
+        **os.environ,
+        "MEDGEMMA_BASE_URL": (base or stack.gateway_url) + "/v1",
+        "MEDGEMMA_MODEL": stack.model,
+        **env,
+    }
     return subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300
     )
@@ -94,8 +98,14 @@ def test_cli_streams_shows_disclaimer_and_explains_refusals(stack, tmp_path):
 
 
 def test_curl_examples_run(stack):
-    out = subprocess.run(["bash", "clients/curl_examples.sh"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "BASE": stack.gateway_url, "MODEL": stack.model})  # fmt: skip
+    out = subprocess.run(
+        ["bash", "clients/curl_examples.sh"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "BASE": stack.gateway_url, "MODEL": stack.model},
+    )
     assert out.returncode == 0, out.stderr
     assert '"disclaimer"' in out.stdout and "terms_not_acknowledged" in out.stdout and "[DONE]" in out.stdout
 
@@ -106,8 +116,11 @@ class keyed_gateway:
     def __init__(self, stack, tmp: Path, key: str) -> None:
         raw = yaml.safe_load((ROOT / "configs" / "cpu-demo.yaml").read_text())
         self.port = free_port()
-        raw["gateway"] = {"port": self.port, "terms": {"database": str(tmp / "keyed.sqlite3")},
-                          "auth": {"api_keys_env": "EXAMPLE_KEYS"}}  # fmt: skip
+        raw["gateway"] = {
+            "port": self.port,
+            "terms": {"database": str(tmp / "keyed.sqlite3")},
+            "auth": {"api_keys_env": "EXAMPLE_KEYS"},
+        }
         (tmp / "keyed.yaml").write_text(yaml.safe_dump(raw))
         cmd = [
             sys.executable,
@@ -119,8 +132,13 @@ class keyed_gateway:
             "--upstream",
             stack.engine_url,
         ]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "EXAMPLE_KEYS": key},
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, "EXAMPLE_KEYS": key},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def __enter__(self) -> str:
         url = f"http://127.0.0.1:{self.port}"

@@ -17,8 +17,13 @@ def test_dicom_chat_reaches_the_engine_and_the_model_sees_an_image(stack):
     text_only = client.chat.completions.create(
         model=stack.model, messages=[{"role": "user", "content": QUESTION}], max_tokens=4
     )
-    scan = dicom(radiograph16(2048), bits_stored=12, WindowCenter=2000, WindowWidth=3000,
-                 patient_name="CANARY^ENGINE^TIER3")  # fmt: skip
+    scan = dicom(
+        radiograph16(2048),
+        bits_stored=12,
+        WindowCenter=2000,
+        WindowWidth=3000,
+        patient_name="CANARY^ENGINE^TIER3",
+    )
     out = ask(client, stack.model, scan, QUESTION, max_tokens=8)
     assert isinstance(out.choices[0].message.content, str)
     # 64 image tokens plus the image delimiters: the engine received and tokenised an image.

@@ -33,21 +33,30 @@ def test_engine_answers_text_chat(stack):
 
 def test_engine_streams_several_chunks(stack):
     stream = stack.engine_client().chat.completions.create(
-        model=stack.model, messages=[{"role": "user", "content": "Hi"}], max_tokens=16, stream=True,
+        model=stack.model,
+        messages=[{"role": "user", "content": "Hi"}],
+        max_tokens=16,
+        stream=True,
         extra_body={"ignore_eos": True},
-    )  # fmt: skip
+    )
     texts = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
     assert len(texts) >= 4
 
 
 def test_engine_answers_chat_with_png_data_url(stack):
     out = stack.engine_client().chat.completions.create(
-        model=stack.model, max_tokens=8,
-        messages=[{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": png_data_url()}},
-            {"type": "text", "text": "What does this image show?"},
-        ]}],
-    )  # fmt: skip
+        model=stack.model,
+        max_tokens=8,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": png_data_url()}},
+                    {"type": "text", "text": "What does this image show?"},
+                ],
+            }
+        ],
+    )
     assert out.usage.prompt_tokens > 64  # the tiny checkpoint turns one image into 64 tokens
 
 
@@ -64,9 +73,11 @@ def test_sixteen_concurrent_requests_are_batched(stack):
 
     def one(i: int) -> int:
         out = client.chat.completions.create(
-            model=stack.model, messages=[{"role": "user", "content": f"Question {i}"}], max_tokens=256,
+            model=stack.model,
+            messages=[{"role": "user", "content": f"Question {i}"}],
+            max_tokens=256,
             extra_body={"ignore_eos": True},
-        )  # fmt: skip
+        )
         return out.usage.completion_tokens
 
     seen = 0.0

@@ -43,8 +43,13 @@ def health(stack) -> tuple[int, dict]:
 
 
 async def one(session, stack, stream: bool) -> tuple[float, int, bytes]:
-    body = {"model": stack.model, "messages": [{"role": "user", "content": "long answer"}], "max_tokens": 1800,
-            "ignore_eos": True, "stream": stream}  # fmt: skip
+    body = {
+        "model": stack.model,
+        "messages": [{"role": "user", "content": "long answer"}],
+        "max_tokens": 1800,
+        "ignore_eos": True,
+        "stream": stream,
+    }
     async with session.post(stack.gateway_url + "/v1/chat/completions", json=body, headers=ACK) as resp:
         data = await resp.read()
         return time.monotonic(), resp.status, data

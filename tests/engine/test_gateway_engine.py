@@ -69,9 +69,13 @@ def test_stream_is_parsed_by_the_sdk_and_ends_with_the_disclaimer(stack):
 
 def test_stream_usage_is_kept_when_the_client_asks(stack):
     stream = stack.client().chat.completions.create(
-        model=stack.model, messages=QUESTION, max_tokens=8, stream=True,
-        stream_options={"include_usage": True}, extra_body={"ignore_eos": True},
-    )  # fmt: skip
+        model=stack.model,
+        messages=QUESTION,
+        max_tokens=8,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_body={"ignore_eos": True},
+    )
     chunks = list(stream)
     assert chunks[-1].usage.completion_tokens == 8
 

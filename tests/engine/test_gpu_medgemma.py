@@ -34,12 +34,17 @@ def test_medgemma_answers_through_the_gateway(tmp_path):
                     break
             except OSError:
                 time.sleep(1)
-        client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="local", max_retries=0,
-                        default_headers={terms.ACK_HEADER: terms.TERMS_VERSION})  # fmt: skip
+        client = OpenAI(
+            base_url="http://127.0.0.1:8000/v1",
+            api_key="local",
+            max_retries=0,
+            default_headers={terms.ACK_HEADER: terms.TERMS_VERSION},
+        )
         out = client.chat.completions.create(
-            model="medgemma-1.5-4b-it", messages=[{"role": "user", "content": "What is a pneumothorax?"}],
+            model="medgemma-1.5-4b-it",
+            messages=[{"role": "user", "content": "What is a pneumothorax?"}],
             max_tokens=64,
-        )  # fmt: skip
+        )
         assert "pneumothorax" in out.choices[0].message.content.lower()
     finally:
         proc.terminate()

@@ -70,15 +70,19 @@ def test_vllm_extension_fields_pass_through_and_are_honoured(stack):
     assert at_least.usage.completion_tokens == 7
     suffix = "\n\n" + terms.DISCLAIMER
     choice = client.chat.completions.create(
-        model=stack.model, messages=msgs, max_tokens=8,
+        model=stack.model,
+        messages=msgs,
+        max_tokens=8,
         extra_body={"structured_outputs": {"choice": ["normal", "abnormal"]}},
-    )  # fmt: skip
+    )
     assert choice.choices[0].message.content.removesuffix(suffix) in ("normal", "abnormal")
     # A JSON shape forced by a regex: a json_schema lets a random-weight model emit whitespace until max_tokens.
     structured = client.chat.completions.create(
-        model=stack.model, messages=msgs, max_tokens=32,
+        model=stack.model,
+        messages=msgs,
+        max_tokens=32,
         extra_body={"structured_outputs": {"regex": r'\{"finding":"(normal|abnormal)"\}'}},
-    )  # fmt: skip
+    )
     answer = json.loads(structured.choices[0].message.content.removesuffix(suffix))
     assert answer["finding"] in ("normal", "abnormal")
 
@@ -86,8 +90,13 @@ def test_vllm_extension_fields_pass_through_and_are_honoured(stack):
 def test_client_disconnect_mid_stream_frees_the_engine_within_a_second(stack):
     async def start_and_drop():
         async with aiohttp.ClientSession() as session:
-            body = {"model": stack.model, "messages": [{"role": "user", "content": "long"}], "max_tokens": 1500,
-                    "stream": True, "ignore_eos": True}  # fmt: skip
+            body = {
+                "model": stack.model,
+                "messages": [{"role": "user", "content": "long"}],
+                "max_tokens": 1500,
+                "stream": True,
+                "ignore_eos": True,
+            }
             resp = await session.post(stack.gateway_url + "/v1/chat/completions", json=body, headers=ACK)
             assert resp.status == 200, await resp.text()
             first = await asyncio.wait_for(resp.content.readline(), 60)
@@ -107,17 +116,38 @@ def test_client_disconnect_mid_stream_frees_the_engine_within_a_second(stack):
 
 
 def test_logs_of_the_whole_stack_never_hold_prompts_keys_or_acks(stack):
-    canaries = {"prompt": "CANARY-prompt-4e1f", "system": "CANARY-system-90ab", "image_text": "CANARY-image-77cd",
-                "user_field": "CANARY-user-5d2e", "stop": "CANARY-stop-3c3c"}  # fmt: skip
+    canaries = {
+        "prompt": "CANARY-prompt-4e1f",
+        "system": "CANARY-system-90ab",
+        "image_text": "CANARY-image-77cd",
+        "user_field": "CANARY-user-5d2e",
+        "stop": "CANARY-stop-3c3c",
+    }
     client = stack.client()
     client.chat.completions.create(
-        model=stack.model, max_tokens=4, user=canaries["user_field"], stop=[canaries["stop"]],
-        messages=[{"role": "system", "content": canaries["system"]},
-                  {"role": "user", "content": [{"type": "text", "text": canaries["prompt"]},
-                                               {"type": "text", "text": canaries["image_text"]}]}],
-    )  # fmt: skip
-    list(client.chat.completions.create(model=stack.model, max_tokens=4, stream=True,
-                                        messages=[{"role": "user", "content": canaries["prompt"]}]))  # fmt: skip
+        model=stack.model,
+        max_tokens=4,
+        user=canaries["user_field"],
+        stop=[canaries["stop"]],
+        messages=[
+            {"role": "system", "content": canaries["system"]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": canaries["prompt"]},
+                    {"type": "text", "text": canaries["image_text"]},
+                ],
+            },
+        ],
+    )
+    list(
+        client.chat.completions.create(
+            model=stack.model,
+            max_tokens=4,
+            stream=True,
+            messages=[{"role": "user", "content": canaries["prompt"]}],
+        )
+    )
     refused = stack.client(ack=False, default_headers={"HAI-DEF-Acknowledged": "CANARY-ack-6b6b"})
     with pytest.raises(openai.PermissionDeniedError):
         refused.chat.completions.create(

@@ -89,16 +89,70 @@ def cluster(request, tmp_path_factory):
             common = ["--block", "--disable-usage-stats", f"--metrics-export-port={METRICS_PORT}"]
             # Ray 2.60 authenticates its RPCs with a shared token: every Ray process of the cluster gets the same one.
             auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-            procs = {"head": Proc(hosts.run("head", [RAY, "start", "--head", f"--node-ip-address={head}",
-                                                     f"--port={GCS_PORT}", "--num-cpus=3", "--include-dashboard=false",
-                                                     *common]), auth)}  # fmt: skip
+            procs = {
+                "head": Proc(
+                    hosts.run(
+                        "head",
+                        [
+                            RAY,
+                            "start",
+                            "--head",
+                            f"--node-ip-address={head}",
+                            f"--port={GCS_PORT}",
+                            "--num-cpus=3",
+                            "--include-dashboard=false",
+                            *common,
+                        ],
+                    ),
+                    auth,
+                )
+            }
             _wait_port(head, GCS_PORT, procs["head"])
-            procs["worker"] = Proc(hosts.run("worker", [RAY, "start", f"--address={head}:{GCS_PORT}",
-                                                        f"--node-ip-address={worker}", "--num-cpus=2", *common]), auth)  # fmt: skip
-            procs["app"] = Proc(hosts.run("head", [sys.executable, "-m", "serve", "engine", "--profile", str(profile),
-                                                   "--cache-dir", str(ROOT / ".cache" / "checkpoints")]), auth)  # fmt: skip
-            procs["gateway"] = Proc(hosts.run("gateway", [sys.executable, "-m", "serve", "gateway", "--profile",
-                                                          str(profile), "--upstream", f"http://{head}:{SERVE_PORT}"]))  # fmt: skip
+            procs["worker"] = Proc(
+                hosts.run(
+                    "worker",
+                    [
+                        RAY,
+                        "start",
+                        f"--address={head}:{GCS_PORT}",
+                        f"--node-ip-address={worker}",
+                        "--num-cpus=2",
+                        *common,
+                    ],
+                ),
+                auth,
+            )
+            procs["app"] = Proc(
+                hosts.run(
+                    "head",
+                    [
+                        sys.executable,
+                        "-m",
+                        "serve",
+                        "engine",
+                        "--profile",
+                        str(profile),
+                        "--cache-dir",
+                        str(ROOT / ".cache" / "checkpoints"),
+                    ],
+                ),
+                auth,
+            )
+            procs["gateway"] = Proc(
+                hosts.run(
+                    "gateway",
+                    [
+                        sys.executable,
+                        "-m",
+                        "serve",
+                        "gateway",
+                        "--profile",
+                        str(profile),
+                        "--upstream",
+                        f"http://{head}:{SERVE_PORT}",
+                    ],
+                )
+            )
             url = f"http://{gw}:{GATEWAY_PORT}"
             _wait_line(procs["app"], "Engine ready")
             _wait_ready(procs["gateway"], url)
@@ -117,12 +171,22 @@ def cluster(request, tmp_path_factory):
 
 def stream(url: str, model: str, i: int, max_tokens: int) -> dict:
     """One streamed chat: how it ended (finish reason, error code or transport error) and when."""
-    body = {"model": model, "stream": True, "max_tokens": max_tokens, "ignore_eos": True,
-            "messages": [{"role": "user", "content": f"Question {i}"}]}  # fmt: skip
+    body = {
+        "model": model,
+        "stream": True,
+        "max_tokens": max_tokens,
+        "ignore_eos": True,
+        "messages": [{"role": "user", "content": f"Question {i}"}],
+    }
     started, outcome = time.monotonic(), {"i": i}
     try:
-        with httpx.stream("POST", url + "/v1/chat/completions", json=body, headers=ACK_HEADERS,
-                          timeout=httpx.Timeout(10, read=600)) as resp:  # fmt: skip
+        with httpx.stream(
+            "POST",
+            url + "/v1/chat/completions",
+            json=body,
+            headers=ACK_HEADERS,
+            timeout=httpx.Timeout(10, read=600),
+        ) as resp:
             outcome["status"] = resp.status_code
             for line in resp.iter_lines():
                 if not line.startswith("data: {"):

@@ -61,10 +61,18 @@ async def test_health_follows_the_injected_backend_probe(aiohttp_client, engine,
         replicas = [{"deployment": "LLMServer:m", "status": "HEALTHY", "replicas": {"RUNNING": 1}}]
         return state["ready"], replicas
 
-    cfg = GatewayConfig(GatewaySettings(terms=TermsSettings(database=tmp_path / "a.db")), [MODEL],
-                        str(engine.make_url("")).rstrip("/"))  # fmt: skip
-    app = create_app(cfg, registry=CollectorRegistry(), store=SqliteAckStore(tmp_path / "a.db"),
-                     keys=KeyRing(), backend=probe)  # fmt: skip
+    cfg = GatewayConfig(
+        GatewaySettings(terms=TermsSettings(database=tmp_path / "a.db")),
+        [MODEL],
+        str(engine.make_url("")).rstrip("/"),
+    )
+    app = create_app(
+        cfg,
+        registry=CollectorRegistry(),
+        store=SqliteAckStore(tmp_path / "a.db"),
+        keys=KeyRing(),
+        backend=probe,
+    )
     gw = await aiohttp_client(app)
     ok = await gw.get("/health")
     assert ok.status == 200 and (await ok.json())["replicas"][0]["replicas"] == {"RUNNING": 1}
@@ -103,13 +111,22 @@ class _Status:
 
 
 def test_ray_replica_summary_counts_only_model_replicas_as_ready():
-    status = _Status({"medgemma": _App({
-        "LLMServer:demo": _Dep("UPSCALING", {"RUNNING": 1, "STARTING": 1}),
-        "OpenAiIngress": _Dep("HEALTHY", {"RUNNING": 1}),
-    })})  # fmt: skip
+    status = _Status(
+        {
+            "medgemma": _App(
+                {
+                    "LLMServer:demo": _Dep("UPSCALING", {"RUNNING": 1, "STARTING": 1}),
+                    "OpenAiIngress": _Dep("HEALTHY", {"RUNNING": 1}),
+                }
+            )
+        }
+    )
     summary = replica_summary(status, "medgemma")
-    assert summary[0] == {"deployment": "LLMServer:demo", "status": "UPSCALING",
-                          "replicas": {"RUNNING": 1, "STARTING": 1}}  # fmt: skip
+    assert summary[0] == {
+        "deployment": "LLMServer:demo",
+        "status": "UPSCALING",
+        "replicas": {"RUNNING": 1, "STARTING": 1},
+    }
     assert running_llm_replicas(summary) == 1
     assert replica_summary(status, "other") == []
     no_model = _Status({"medgemma": _App({"OpenAiIngress": _Dep("HEALTHY", {"RUNNING": 1})})})

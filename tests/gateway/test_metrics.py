@@ -62,7 +62,9 @@ async def test_request_log_line_never_holds_prompt_key_or_ack(make_gateway, capl
         )
     access = access_log.lines()
     assert [(a["route"], a["stream"], a["status"], a["model"]) for a in access] == [
-        (CHAT, False, 200, MODEL), (CHAT, True, 200, MODEL)]  # fmt: skip
+        (CHAT, False, 200, MODEL),
+        (CHAT, True, 200, MODEL),
+    ]
     assert all(a["request_id"] and a["latency_ms"] >= a["gateway_ms"] > 0 for a in access)
     assert access[0]["completion_tokens"] > 0 and "ttft_ms" in access[1]
     everything = "\n".join(r.getMessage() for r in caplog.records) + json.dumps(access)

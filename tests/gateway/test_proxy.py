@@ -161,11 +161,15 @@ async def test_client_disconnect_cancels_the_engine_stream(gateway, script):
 
 
 async def test_bad_json_and_bad_messages_are_400_envelopes(gateway):
-    cases = [b"{not json", b"[1, 2]", json.dumps({"model": MODEL, "messages": []}).encode(),
-             json.dumps({"model": MODEL, "messages": [{"content": "no role"}]}).encode(),
-             json.dumps({"model": MODEL, "messages": [{"role": "user", "content": 5}]}).encode(),
-             json.dumps({"messages": [{"role": "user", "content": "x"}]}).encode(),
-             json.dumps({**chat_body(), "stream": "yes"}).encode()]  # fmt: skip
+    cases = [
+        b"{not json",
+        b"[1, 2]",
+        json.dumps({"model": MODEL, "messages": []}).encode(),
+        json.dumps({"model": MODEL, "messages": [{"content": "no role"}]}).encode(),
+        json.dumps({"model": MODEL, "messages": [{"role": "user", "content": 5}]}).encode(),
+        json.dumps({"messages": [{"role": "user", "content": "x"}]}).encode(),
+        json.dumps({**chat_body(), "stream": "yes"}).encode(),
+    ]
     for raw in cases:
         resp = await gateway.post(
             "/v1/chat/completions", data=raw, headers={**ACK, "Content-Type": "application/json"}

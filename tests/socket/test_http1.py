@@ -41,8 +41,14 @@ class Server:
 
     async def read_request(self, reader: Reader) -> bytes:
         head = await reader.readuntil(b"\r\n\r\n")
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)  # fmt: skip
+        length = next(
+            (
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
         request = head + await reader.readexactly(length)
         self.requests.append(request)
         return request
@@ -50,7 +56,10 @@ class Server:
 
 def answer(body: bytes, extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s" % (
-        len(body), extra, body)  # fmt: skip
+        len(body),
+        extra,
+        body,
+    )
 
 
 def chunk(data: bytes) -> bytes:
@@ -99,8 +108,11 @@ async def test_requests_reuse_one_keep_alive_connection_and_send_what_was_asked(
     head, _, body = server.requests[0].partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     assert lines[0] == b"POST /prefix/v1/x HTTP/1.1"
-    assert {b"Host: 127.0.0.1:%d" % int(server.url.rsplit(":", 1)[1]), b"X-Request-Id: r-1",
-            b"Content-Length: 7"} <= set(lines[1:])  # fmt: skip
+    assert {
+        b"Host: 127.0.0.1:%d" % int(server.url.rsplit(":", 1)[1]),
+        b"X-Request-Id: r-1",
+        b"Content-Length: 7",
+    } <= set(lines[1:])
     assert body == b'{"a":1}'
 
 

@@ -21,8 +21,11 @@ async def test_stream_chunks_arrive_incrementally_through_the_gateway(
     aiohttp_server, tmp_path, unused_tcp_port
 ):
     engine = await aiohttp_server(create_fake_upstream(Script(model=MODEL, chunks=6, gap_s=GAP)))
-    cfg = GatewayConfig(GatewaySettings(terms=TermsSettings(database=tmp_path / "a.db")), [MODEL],
-                        str(engine.make_url("")).rstrip("/"))  # fmt: skip
+    cfg = GatewayConfig(
+        GatewaySettings(terms=TermsSettings(database=tmp_path / "a.db")),
+        [MODEL],
+        str(engine.make_url("")).rstrip("/"),
+    )
     app = create_app(
         cfg, registry=CollectorRegistry(), store=SqliteAckStore(tmp_path / "a.db"), keys=KeyRing()
     )

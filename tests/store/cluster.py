@@ -60,15 +60,36 @@ class Cluster:
         pwfile = self.datadir.parent / "pw"
         pwfile.write_text(self.password)
         self._chown(pwfile)
-        self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
-                  "--auth-host=scram-sha-256", "--auth-local=trust", f"--pwfile={pwfile}", "-E", "UTF8",
-                  "--no-sync")  # fmt: skip
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            f"--pwfile={pwfile}",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
         pwfile.unlink()
 
     def start(self) -> None:
         opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.datadir} -c fsync=off"
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", opts, "-w", "-t", "60",
-                  "-l", str(self.datadir / "server.log"), "start")  # fmt: skip
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.datadir / "server.log"),
+            "start",
+        )
 
     def stop(self) -> None:
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop")

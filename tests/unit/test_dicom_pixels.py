@@ -53,8 +53,11 @@ def test_first_of_several_windows_is_the_default_view():
 def test_rescale_slope_and_intercept_come_before_the_window():
     # CT: stored 1064 with intercept -1024 is 40 HU, the centre of a soft-tissue window.
     stored = np.array([[824, 1064, 1264]], dtype=np.uint16)
-    out = decoded(dicom(stored, bits_stored=12, RescaleSlope=1, RescaleIntercept=-1024,
-                        WindowCenter=40, WindowWidth=400))  # fmt: skip
+    out = decoded(
+        dicom(
+            stored, bits_stored=12, RescaleSlope=1, RescaleIntercept=-1024, WindowCenter=40, WindowWidth=400
+        )
+    )
     assert out.tolist() == [[0, 128, 255]]
 
 

@@ -30,6 +30,8 @@ def test_a_demo_profile_without_the_key_gets_the_demo_size(tmp_path):
 
 def test_an_explicit_size_is_kept(tmp_path):
     path = tmp_path / "copy.yaml"
-    path.write_text("name: copy\nmodel: {source: 'demo:tiny', served_name: x, license: none}\n"
-                    "gateway: {images: {model_input_size: 448}}\n")  # fmt: skip
+    path.write_text(
+        "name: copy\nmodel: {source: 'demo:tiny', served_name: x, license: none}\n"
+        "gateway: {images: {model_input_size: 448}}\n"
+    )
     assert load_config(path).gateway.images.model_input_size == 448

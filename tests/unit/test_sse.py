@@ -13,12 +13,27 @@ def frame(obj) -> bytes:
 
 def chunk(content=None, finish=None, index=0):
     delta = {} if content is None else {"content": content}
-    return frame({"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m",
-                  "choices": [{"index": index, "delta": delta, "finish_reason": finish}]})  # fmt: skip
+    return frame(
+        {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "created": 7,
+            "model": "m",
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
+        }
+    )
 
 
-USAGE = frame({"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m", "choices": [],
-               "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}})  # fmt: skip
+USAGE = frame(
+    {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 7,
+        "model": "m",
+        "choices": [],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
+)
 DONE = b"data: [DONE]\n\n"
 
 
@@ -84,7 +99,14 @@ def test_one_disclaimer_chunk_per_finished_choice():
 
 def test_completion_streams_use_text_choices():
     r = StreamRewriter(chat=False, disclaimer=D, append=True, strip_usage=True)
-    first = frame({"id": "t", "object": "text_completion", "created": 1, "model": "m",
-                   "choices": [{"index": 0, "text": "x", "finish_reason": "length"}]})  # fmt: skip
+    first = frame(
+        {
+            "id": "t",
+            "object": "text_completion",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "text": "x", "finish_reason": "length"}],
+        }
+    )
     final = json.loads(frames_of(run(r, [first, DONE]))[-2][6:])
     assert final["object"] == "text_completion" and final["choices"][0]["text"] == "\n\n" + D

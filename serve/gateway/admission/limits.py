@@ -40,10 +40,16 @@ class ConcurrencyLimiter:
                 f"the gateway is at its limit of {self.settings.max_concurrent} concurrent requests"
             )
         if key is not None and self.per_key[key] >= self.settings.max_concurrent_per_key:
-            raise overloaded(f"this API key is at its limit of {self.settings.max_concurrent_per_key} concurrent "
-                             "requests")  # fmt: skip
+            raise overloaded(
+                f"this API key is at its limit of {self.settings.max_concurrent_per_key} concurrent requests"
+            )
 
 
 def overloaded(why: str) -> GatewayError:
-    return GatewayError(429, f"Too many requests: {why}. Retry after a moment.", "rate_limit_error",
-                        "too_many_concurrent_requests", headers={"Retry-After": RETRY_AFTER_S})  # fmt: skip
+    return GatewayError(
+        429,
+        f"Too many requests: {why}. Retry after a moment.",
+        "rate_limit_error",
+        "too_many_concurrent_requests",
+        headers={"Retry-After": RETRY_AFTER_S},
+    )

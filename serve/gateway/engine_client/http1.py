@@ -60,8 +60,18 @@ def _check_header(value: str) -> str:
 class Response:
     """One answer: status and headers at once, the body read whole (`read`) or as it comes (`async for`)."""
 
-    __slots__ = ("_buffered", "_chunks", "_conn", "_done", "_error", "_head", "_paused", "_waiter", "headers",
-                 "status")  # fmt: skip
+    __slots__ = (
+        "_buffered",
+        "_chunks",
+        "_conn",
+        "_done",
+        "_error",
+        "_head",
+        "_paused",
+        "_waiter",
+        "headers",
+        "status",
+    )
 
     def __init__(self, conn: _Connection) -> None:
         self._conn: _Connection | None = conn

@@ -37,8 +37,11 @@ def image_parts(messages: list[dict[str, Any]]) -> list[ImagePart]:
             where = f"messages[{i}].content[{j}]"
             kind = part.get("type")
             if kind not in KNOWN_PART_TYPES:
-                raise bad_request(f"{where}: content part type {kind!r} is not supported; use 'text' or 'image_url'.",
-                                  where, "unsupported_content_part")  # fmt: skip
+                raise bad_request(
+                    f"{where}: content part type {kind!r} is not supported; use 'text' or 'image_url'.",
+                    where,
+                    "unsupported_content_part",
+                )
             if kind == "image_url":
                 found.append(ImagePart(where, part))
     return found
@@ -48,16 +51,20 @@ def check_count(parts: list[ImagePart], limit: int | None) -> None:
     if limit is not None and len(parts) > limit:
         raise bad_request(
             f"This model takes at most {limit} image(s) per request; this one has {len(parts)}.",
-            parts[limit].where, "too_many_images",
-        )  # fmt: skip
+            parts[limit].where,
+            "too_many_images",
+        )
 
 
 def image_url(item: ImagePart) -> str:
     spec = item.part.get("image_url")
     url = spec.get("url") if isinstance(spec, dict) else spec
     if not isinstance(url, str) or not url:
-        raise bad_request(f"{item.where}: 'image_url.url' must be a data URL or an allowed https URL.", item.where,
-                          "invalid_image_url")  # fmt: skip
+        raise bad_request(
+            f"{item.where}: 'image_url.url' must be a data URL or an allowed https URL.",
+            item.where,
+            "invalid_image_url",
+        )
     return url
 
 
@@ -65,8 +72,9 @@ def parse_data_url(url: str, where: str) -> tuple[str, bytes]:
     """(media type, decoded bytes) of a base64 data URL."""
     header, sep, payload = url.partition(",")
     if not sep or not header.startswith("data:") or not header.endswith(";base64"):
-        raise bad_request(f"{where}: an image data URL reads 'data:image/png;base64,<data>'.", where,
-                          "invalid_image_url")  # fmt: skip
+        raise bad_request(
+            f"{where}: an image data URL reads 'data:image/png;base64,<data>'.", where, "invalid_image_url"
+        )
     media = header[5:-7].lower()
     try:
         return media, base64.b64decode(payload, validate=True)
@@ -80,8 +88,12 @@ def check_remote(url: str, where: str, settings: ImageSettings) -> None:
     if parts.scheme not in ("http", "https"):
         raise bad_request(f"{where}: image URLs must be base64 data URLs.", where, "invalid_image_url")
     if parts.scheme != "https" or parts.hostname not in settings.remote_hosts:
-        raise bad_request(f"{where}: this gateway does not fetch remote images; send the image as a base64 data "
-                          "URL ('data:image/png;base64,...').", where, "remote_image_refused")  # fmt: skip
+        raise bad_request(
+            f"{where}: this gateway does not fetch remote images; send the image as a base64 data "
+            "URL ('data:image/png;base64,...').",
+            where,
+            "remote_image_refused",
+        )
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except OSError:
@@ -90,8 +102,11 @@ def check_remote(url: str, where: str, settings: ImageSettings) -> None:
         ) from None
     for info in infos:
         if not ipaddress.ip_address(info[4][0]).is_global:
-            raise bad_request(f"{where}: the image host resolves to a private, loopback or link-local address.",
-                              where, "remote_image_refused")  # fmt: skip
+            raise bad_request(
+                f"{where}: the image host resolves to a private, loopback or link-local address.",
+                where,
+                "remote_image_refused",
+            )
 
 
 def requested_frame(item: ImagePart) -> int | None:
@@ -99,8 +114,9 @@ def requested_frame(item: ImagePart) -> int | None:
     spec = item.part.get("image_url")
     frame = spec.get("frame") if isinstance(spec, dict) else None
     if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int) or frame < 0):
-        raise bad_request(f"{item.where}: 'image_url.frame' must be a frame number from 0.", item.where,
-                          "invalid_frame")  # fmt: skip
+        raise bad_request(
+            f"{item.where}: 'image_url.frame' must be a frame number from 0.", item.where, "invalid_frame"
+        )
     return frame
 
 
@@ -117,8 +133,9 @@ def ingest_images(parts: list[ImagePart], settings: ImageSettings) -> None:
         url, frame = image_url(item), requested_frame(item)
         if not url.startswith("data:"):
             if frame is not None:
-                raise bad_request(f"{item.where}: 'frame' applies only to DICOM data URLs.", item.where,
-                                  "invalid_frame")  # fmt: skip
+                raise bad_request(
+                    f"{item.where}: 'frame' applies only to DICOM data URLs.", item.where, "invalid_frame"
+                )
             check_remote(url, item.where, settings)
             continue
         media, data = parse_data_url(url, item.where)

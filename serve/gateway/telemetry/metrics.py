@@ -60,25 +60,41 @@ class GatewayMetrics:
             return CachedFamily(Counter(f"{PREFIX}_{name}", doc, labels, registry=registry))
 
         self.request_duration = histogram(
-            "request_duration_seconds", "End-to-end request time as the gateway sees it.",
-            ["route", "model", "status", "stream"], LATENCY_BUCKETS)  # fmt: skip
+            "request_duration_seconds",
+            "End-to-end request time as the gateway sees it.",
+            ["route", "model", "status", "stream"],
+            LATENCY_BUCKETS,
+        )
         self.requests = counter(
             "requests_total", "Requests answered, by status.", ["route", "model", "status"]
         )
         self.ttft = histogram(
-            "time_to_first_token_seconds", "Time to the first content chunk of a stream.", ["route", "model"],
-            LATENCY_BUCKETS)  # fmt: skip
+            "time_to_first_token_seconds",
+            "Time to the first content chunk of a stream.",
+            ["route", "model"],
+            LATENCY_BUCKETS,
+        )
         self.itl = histogram(
-            "inter_token_latency_seconds", "Gap between consecutive content chunks of a stream.",
-            ["route", "model"], TOKEN_GAP_BUCKETS)  # fmt: skip
+            "inter_token_latency_seconds",
+            "Gap between consecutive content chunks of a stream.",
+            ["route", "model"],
+            TOKEN_GAP_BUCKETS,
+        )
         self.tpot = histogram(
-            "time_per_output_token_seconds", "Per request: (end - first token) / (output tokens - 1).",
-            ["route", "model"], TOKEN_GAP_BUCKETS)  # fmt: skip
+            "time_per_output_token_seconds",
+            "Per request: (end - first token) / (output tokens - 1).",
+            ["route", "model"],
+            TOKEN_GAP_BUCKETS,
+        )
         self.overhead = histogram(
-            "added_latency_seconds", "Time spent in the gateway's own code per request.", ["route"],
-            OVERHEAD_BUCKETS)  # fmt: skip
+            "added_latency_seconds",
+            "Time spent in the gateway's own code per request.",
+            ["route"],
+            OVERHEAD_BUCKETS,
+        )
         self.in_flight = CachedFamily(
-            Gauge(f"{PREFIX}_requests_in_flight", "Requests being served now.", ["route"], registry=registry))  # fmt: skip
+            Gauge(f"{PREFIX}_requests_in_flight", "Requests being served now.", ["route"], registry=registry)
+        )
         self.terms_refusals = counter(
             "terms_refusals_total", "Requests refused for missing HAI-DEF acknowledgement.", ["reason"]
         )
