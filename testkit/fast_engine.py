@@ -10,6 +10,8 @@ import asyncio
 import json
 from typing import Any
 
+import uvloop
+
 from testkit.fake_engine import Script, script_from_args, stream_frames, whole_answer
 
 CHAT, COMPLETIONS = b"/v1/chat/completions", b"/v1/completions"
@@ -150,9 +152,7 @@ async def serve(script: Script, host: str, port: int) -> None:
 
 def main() -> None:
     script, port = script_from_args(__doc__)
-    from benchmarks.core.aio import run
-
-    run(serve(script, "127.0.0.1", port))
+    uvloop.run(serve(script, "127.0.0.1", port))  # the cheaper loop: a capacity run's fake must not saturate
 
 
 if __name__ == "__main__":
