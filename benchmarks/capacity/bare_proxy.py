@@ -40,7 +40,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 def create_app(upstream: str) -> web.Application:
-    async def session(app: web.Application):  # type: ignore[no-untyped-def]
+    async def session(app: web.Application):
         app[SESSION] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), auto_decompress=False)
         yield
         await app[SESSION].close()

@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--upstream",
         choices=("fast", "aiohttp"),
         default="fast",
-        help="fake upstream: fast_upstream.py (bare asyncio) or fake_upstream.py (aiohttp.web)",
+        help="fake upstream: testkit/fast_engine.py (bare asyncio) or testkit/fake_engine.py (aiohttp.web)",
     )
     p.add_argument("--proxy-cpu", type=int, default=0, help="the proxy's core (-1: not pinned)")
     p.add_argument(

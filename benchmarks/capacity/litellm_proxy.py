@@ -6,6 +6,9 @@ header checked, one prometheus_client histogram observed per request.
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +18,9 @@ import yaml
 from serve.terms import ACK_HEADER, TERMS_VERSION
 
 VENV = Path(".venv-litellm")
-PACKAGES = ("litellm[proxy]", "prometheus-client")
+LITELLM_VERSION = "1.108.7"  # the version BENCHMARKS.md's capacity figures were measured with
+PACKAGES = (f"litellm[proxy]=={LITELLM_VERSION}", "prometheus-client")
+SCRIPTS = ("litellm", "pip")  # console scripts whose shebangs must name this venv's python
 HOOK_MODULE = "disclaimer_hook"
 
 HOOK = '''"""Pre-call hook for the capacity comparison: written by benchmarks/capacity/litellm_proxy.py."""
@@ -118,16 +123,81 @@ ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR", "LITELLM_
 READY_PATH = "/health/liveliness"
 
 
+def shebang_python(script: Path) -> str | None:
+    """The interpreter a console script runs: `#!/path/python`, or, where that path is too long or has spaces,
+    the one in pip's `#!/bin/sh` form, whose second line execs it."""
+    try:
+        lines = script.read_bytes()[:4096].decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    if not lines or not lines[0].startswith("#!"):
+        return None
+    words = lines[0][2:].split()
+    if words == ["/bin/sh"] and len(lines) > 1 and lines[1].startswith("'''exec'"):
+        words = shlex.split(lines[1])[1:]
+    return words[0] if words else None
+
+
+def venv_problem(venv: Path) -> str | None:
+    """Why `venv` cannot run LiteLLM from where it is now, or None when it can.
+
+    A venv copied or moved from another path (a clone elsewhere) keeps that path in pyvenv.cfg's `command` and
+    in its scripts' shebangs, so `bin/litellm` would run another interpreter or none; a half-made one lacks
+    LiteLLM. Either way it is recreated, never patched.
+    """
+    here = venv.resolve()
+    cfg = venv / "pyvenv.cfg"
+    if not cfg.is_file():
+        return "not a virtualenv (no pyvenv.cfg)"
+    for line in cfg.read_text(errors="replace").splitlines():
+        key, _, value = line.partition("=")
+        # `python -m venv` records `command = <python> -m venv [options] <absolute venv path>` (3.11+)
+        value = value.strip()
+        if key.strip() == "command" and not value.endswith((f" {here}", f" {venv.absolute()}")):
+            return f"made for another path (pyvenv.cfg: command = {value})"
+    for name in SCRIPTS:
+        interpreter = shebang_python(venv / "bin" / name)
+        if interpreter is None:
+            return f"no bin/{name} script"
+        if Path(interpreter).parent.resolve() != here / "bin":
+            return f"bin/{name} runs {interpreter}, not this venv's python"
+    try:
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-c", "import litellm"],
+            check=True,
+            capture_output=True,
+            env={**os.environ, **ENV},
+            timeout=300,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "bin/python cannot import litellm"
+    return None
+
+
+def recreate(venv: Path) -> None:
+    """A new venv at `venv` (whatever was there removed) with the pinned LiteLLM, installed by its own python."""
+    if venv.is_symlink() or (venv.is_dir() and not (venv / "pyvenv.cfg").exists() and any(venv.iterdir())):
+        raise RuntimeError(
+            f"{venv} is not a virtualenv; not deleting it (move it away or pass --litellm-venv)"
+        )
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *PACKAGES], check=True)
+
+
 def ensure_installed(venv: Path = VENV, *, install: bool = True) -> str:
-    """LiteLLM's version in its own venv, creating the venv and installing it if asked."""
-    exe = venv / "bin" / "litellm"
-    if not exe.exists():
+    """LiteLLM's version in its own venv, (re)creating the venv first if it is not usable here and that is allowed."""
+    problem = venv_problem(venv)
+    if problem is not None:
         if not install:
             raise RuntimeError(
-                f"LiteLLM is not installed in {venv}; run without --no-install or pass --skip-litellm"
+                f"{venv} cannot run LiteLLM ({problem}); run without --no-install or pass --skip-litellm"
             )
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", *PACKAGES], check=True)
+        print(f"[bench-capacity] {venv}: {problem}; recreating it with {PACKAGES[0]}", file=sys.stderr)
+        recreate(venv)
+        problem = venv_problem(venv)
+        if problem is not None:
+            raise RuntimeError(f"LiteLLM was installed into {venv} but it is still not usable: {problem}")
     out = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
         check=True,

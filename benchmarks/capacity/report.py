@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 DIRECT, OURS, LITELLM = "direct", "gateway", "litellm"
-# The team's bars (notes/gateway-perf.md), one worker on one core with this harness.
+# The gateway's capacity bars (targets, one worker on one core with this harness); BENCHMARKS.md,
+# "Gateway capacity against LiteLLM proxy", records which runs met them.
 BARS = {
     "nonstream_rps_min": 4000.0,
     "added_p50_ms_max": 0.5,
@@ -107,7 +108,7 @@ def _f(value: float | None, digits: int = 0, suffix: str = "") -> str:
 
 
 def markdown(figures: dict[str, dict[str, Any]], ratios: dict[str, Any], settings: dict[str, Any]) -> str:
-    """A table in the shape of notes/gateway-perf.md, for BENCHMARKS.md."""
+    """The capacity table as BENCHMARKS.md records it: one row per proxy, against direct-to-upstream."""
     c, gap = settings["concurrency"], settings["gap_ms"]
     lines = [
         f"| proxy (one worker, one core) | non-stream req/s, c={c} | streams/s, c={c}, {gap:g} ms apart "

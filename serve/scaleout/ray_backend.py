@@ -8,10 +8,13 @@ import contextlib
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from serve.config import Profile
 from serve.scaleout.ray_config import llm_config
+
+if TYPE_CHECKING:
+    import psutil
 
 log = logging.getLogger("serve.ray")
 
@@ -144,13 +147,13 @@ class RayBackend:
         log.info("Ray Serve app %r stopped", self.settings.app_name)
 
 
-def _descendants() -> list:
+def _descendants() -> list[psutil.Process]:
     import psutil  # vLLM's dependency, so present wherever this topology runs
 
     return psutil.Process().children(recursive=True)
 
 
-def _reap(procs: list, grace_s: float) -> None:
+def _reap(procs: list[psutil.Process], grace_s: float) -> None:
     """A local head's workers can outlive ray.shutdown() by seconds: wait, then kill what is left."""
     import psutil
 

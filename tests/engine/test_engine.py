@@ -1,4 +1,4 @@
-"""Tier 3, the engine itself (issue: engine foundation): real vLLM on CPU, spoken to with the OpenAI SDK."""
+"""Tier 3, the engine itself: real vLLM on CPU, spoken to with the OpenAI SDK."""
 
 import concurrent.futures
 import re

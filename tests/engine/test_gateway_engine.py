@@ -1,4 +1,4 @@
-"""Tier 3, through the gateway (issue: gateway): the OpenAI SDK against the gateway in front of real vLLM."""
+"""Tier 3, through the gateway: the OpenAI SDK against the gateway in front of real vLLM."""
 
 import re
 import urllib.request

@@ -1,0 +1,1 @@
+"""The acknowledgement store in PostgreSQL: several gateways sharing one real throwaway server."""

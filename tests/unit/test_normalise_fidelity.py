@@ -21,6 +21,8 @@ from serve.imaging import window
 from serve.imaging.pipeline import convert
 from testkit.dicom_factory import png16, radiograph16
 
+pytestmark = pytest.mark.full  # vLLM's image loader and transformers' processor: the full install (make test)
+
 CHECKPOINT = Path(__file__).resolve().parents[2] / ".cache/checkpoints/demo-tiny-gemma3-random-v1"
 TOLERANCE = {"png": (1.0, 0.2), "jpeg": (5.0, 0.6)}  # (max, mean) levels
 
@@ -76,9 +78,12 @@ def case_data(name: str) -> tuple[str, bytes]:
 def engine_view():
     """pixel_values the engine would compute from image bytes, for the demo checkpoint's processor (224) and a
     MedGemma-sized one (896, bilinear, as in google/medgemma-4b-it's preprocessor_config.json)."""
-    media_io = pytest.importorskip("vllm.multimodal.media.image").ImageMediaIO()
+    # Imported here, not at the top: test-fast collects this module on the light install, then deselects it.
     from transformers import AutoImageProcessor
     from transformers.models.gemma3 import Gemma3ImageProcessor
+    from vllm.multimodal.media.image import ImageMediaIO
+
+    media_io = ImageMediaIO()
 
     served = (
         AutoImageProcessor.from_pretrained(CHECKPOINT)

@@ -62,8 +62,11 @@ def test_ray_config_on_cpu_carries_the_profiles_engine_options_and_env():
         "limit_mm_per_prompt": {"image": 1},
         "enforce_eager": True,
         "generation_config": "vllm",
+        "allowed_media_domains": ["remote-images-refused.invalid"],
     }
-    assert cfg["runtime_env"] == {"env_vars": {"VLLM_CPU_KVCACHE_SPACE": "1"}}
+    assert cfg["runtime_env"] == {
+        "env_vars": {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_MEDIA_URL_ALLOW_REDIRECTS": "0"}
+    }
     assert cfg["deployment_config"] == {"num_replicas": 2}
 
 
@@ -85,7 +88,9 @@ def test_serve_application_is_the_openai_builder_with_one_model():
     assert len(app["args"]["llm_configs"]) == 1
 
 
+@pytest.mark.full  # Ray is installed by make test (install-ray), not by the light install of make test-fast
 def test_the_ray_translation_is_accepted_by_ray_serve_llm():
-    llm = pytest.importorskip("ray.serve.llm", reason="Ray is installed only for the scale-out tier")
+    import ray.serve.llm as llm
+
     config = llm.LLMConfig(**llm_config(demo(kind="ray", replicas=2), model="/models/tiny", cpu=True))
     assert config.model_id == "demo-tiny-gemma3-random"

@@ -6,12 +6,14 @@ from serve.config import load_config
 from serve.engine.command import vllm_command
 from tests.unit.test_command import PROFILES
 
-pytestmark = pytest.mark.engine  # imports vLLM (~15 s); no engine is started
+# Imports vLLM (~15 s; the full install, make test), inside the fixture: test-fast collects this module on the
+# light install before deselecting it. No engine is started.
+pytestmark = pytest.mark.full
 
 
 @pytest.fixture(scope="module")
 def parser():
-    cli_args = pytest.importorskip("vllm.entrypoints.launchers.cli_args")
+    from vllm.entrypoints.launchers import cli_args
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
     return cli_args.make_arg_parser(FlexibleArgumentParser())

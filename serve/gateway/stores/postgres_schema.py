@@ -64,7 +64,7 @@ async def migrate(conn: psycopg.AsyncConnection) -> list[Migration]:
         todo = pending(await applied_versions(conn))
         for step in todo:
             for statement in step.statements:
-                await conn.execute(statement)  # type: ignore[arg-type]  # our own constant SQL
+                await conn.execute(statement)  # our own constant SQL
             await conn.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (step.version, step.name)
             )
