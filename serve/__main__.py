@@ -9,13 +9,21 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from serve import launcher
 from serve.config import ConfigError, Profile, load_config, redacted
 from serve.engine.command import ProfileError, vllm_command
 
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from serve.gateway.engine_client.readiness import BackendProbe
+
 log = logging.getLogger("serve")
+T = TypeVar("T")
 CACHE = Path(".cache/checkpoints")
 
 
@@ -59,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             _check_upstream(args.upstream)
         if args.command != "gateway":
             launcher.check_operator_terms(profile, launcher.accepted_terms(args.accept_hai_def_terms))
+        if args.command in ("up", "gateway"):
+            _check_keys(profile)
         log.info("profile %s: %s", profile.name, json.dumps(redacted(profile)))
         return _run(_serve(args, profile))
     except (ConfigError, ProfileError, launcher.TermsNotAccepted) as exc:
@@ -73,6 +83,13 @@ def _check_upstream(url: str) -> None:
         origin(url)
     except ValueError as exc:
         raise ConfigError(f"--upstream: {exc}") from None
+
+
+def _check_keys(profile: Profile) -> None:
+    """A key source named but empty fails here, before the engine starts, never as local mode (ConfigError)."""
+    from serve.gateway.admission.api_keys import KeyRing
+
+    KeyRing.from_settings(profile.gateway)
 
 
 def _migrate(profile: Profile) -> int:
@@ -99,7 +116,7 @@ def _engine_command(profile: Profile) -> str:
     return yaml.safe_dump({"applications": [app]}, sort_keys=False).rstrip()
 
 
-def _run(coro) -> int:  # type: ignore[no-untyped-def]
+def _run(coro: Coroutine[Any, Any, T]) -> T:
     with contextlib.suppress(ImportError):
         import uvloop
 
@@ -134,7 +151,7 @@ async def _serve(args: argparse.Namespace, profile: Profile) -> int:
         await supervisor.stop()
 
 
-async def _start_gateway(profile: Profile, upstream: str, probe=None):  # type: ignore[no-untyped-def]
+async def _start_gateway(profile: Profile, upstream: str, probe: BackendProbe | None = None) -> web.AppRunner:
     from serve.gateway.app import GatewayConfig, create_app
     from serve.gateway.server import start_site
 

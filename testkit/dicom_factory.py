@@ -11,6 +11,7 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
     JPEGBaseline8Bit,
     SecondaryCaptureImageStorage,
@@ -62,6 +63,8 @@ def dicom(
         setattr(ds, keyword, value)
     if syntax == JPEGBaseline8Bit:
         _as_baseline_jpeg(ds, pixels)
+    elif syntax == DeflatedExplicitVRLittleEndian:  # pydicom deflates the data set as it writes it
+        ds.file_meta.TransferSyntaxUID = syntax
     elif syntax != ExplicitVRLittleEndian:
         ds.compress(syntax)
     buf = io.BytesIO()

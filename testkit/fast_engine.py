@@ -1,4 +1,4 @@
-"""The fake upstream's capacity twin: the same answers as fake_upstream.py from a bare asyncio protocol.
+"""The fake engine's capacity twin: the same answers as testkit/fake_engine.py from a bare asyncio protocol.
 
 aiohttp.web costs ~0.2 ms of CPU per request; sharing the harness core with the load generator, that alone
 caps a capacity run below what a fast proxy can do. This server answers in a few tens of microseconds.

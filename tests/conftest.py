@@ -19,6 +19,7 @@ from testkit.fake_engine import Script, create_fake_upstream
 MODEL = "demo-model"
 VERSION = "2024-11-15"
 ACK = {"HAI-DEF-Acknowledged": VERSION}
+KEY_SECRET = b"test-key-hash-secret-0123456789"  # shared by a test's gateways, as on one store
 
 
 @pytest.fixture
@@ -72,7 +73,11 @@ def make_gateway(aiohttp_client, engine, registry, db, access_log):
         reg = registry if not made else CollectorRegistry()
         made.append(reg)
         app = create_app(
-            cfg, registry=reg, store=SqliteAckStore(db), keys=KeyRing(keys or []), access_log=access_log
+            cfg,
+            registry=reg,
+            store=SqliteAckStore(db),
+            keys=KeyRing(keys, secret=KEY_SECRET),
+            access_log=access_log,
         )
         return await aiohttp_client(app)
 

@@ -3,6 +3,7 @@ gateway's CPU time per image, all measured on the gateway's own code (parse, ing
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import statistics
@@ -16,6 +17,7 @@ from PIL import Image
 from serve.config import ImageSettings
 from serve.gateway.rewrite.images import ingest_images
 from serve.gateway.rewrite.request_body import finalize, parse
+from serve.imaging.pool import ImagePool
 from serve.terms import DISCLAIMER
 from testkit.dicom_factory import data_url, dicom, png16, radiograph16
 
@@ -63,11 +65,12 @@ def request_body(model: str, url: str, max_tokens: int) -> dict[str, Any]:
 
 
 def forwarded(raw: bytes, model: str, settings: ImageSettings) -> tuple[bytes, float]:
-    """(the body the gateway sends the engine, the thread CPU seconds its image work took)."""
+    """(the body the gateway sends the engine, the CPU seconds its image work took, in-process)."""
     parsed = parse(raw, [model], chat=True, max_images=1)
-    start = time.thread_time()
-    ingest_images(parsed.images, settings)
-    cpu = time.thread_time() - start
+    in_threads = ImagePool(settings.model_copy(update={"workers": 0}))  # this process's CPU, not a worker's
+    start = time.process_time()
+    asyncio.run(ingest_images(parsed.images, settings, in_threads))
+    cpu = time.process_time() - start
     return finalize(parsed, DISCLAIMER, chat=True).body, cpu
 
 

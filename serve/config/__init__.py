@@ -5,6 +5,7 @@ from serve.config.engine import EngineSettings, ModelSettings, RestartPolicy
 from serve.config.gateway import (
     DEMO_IMAGE_SIZE,
     AuthSettings,
+    ClientSettings,
     DisclaimerSettings,
     GatewaySettings,
     ImageSettings,
@@ -19,6 +20,7 @@ __all__ = [
     "DEMO_IMAGE_SIZE",
     "AuthSettings",
     "Autoscaling",
+    "ClientSettings",
     "ConfigError",
     "DisclaimerSettings",
     "EngineSettings",

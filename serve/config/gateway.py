@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from serve import terms
 from serve.config.base import Strict
@@ -41,10 +42,27 @@ class TermsSettings(Strict):
 
 
 class AuthSettings(Strict):
-    # Secrets never live in YAML: name the environment variable or file that holds the keys.
+    # Secrets never live in YAML: name the environment variable (keys separated by commas or lines) or the file
+    # (one key a line) that holds the keys; `#` starts a comment line. A source named here that yields no key
+    # refuses start-up (exit 2): with neither named the gateway runs in local mode (no keys).
     api_keys_env: str | None = None
     api_keys_file: Path | None = None
+    # The store keeps HMAC-SHA256(secret, key) of each key, never the key or its plain hash. Every gateway on the
+    # same store needs the same secret: name the variable or the file that holds it. Unnamed, a sqlite store
+    # generates one beside its database (0600, reused); a postgres store refuses to start without it.
+    hash_secret_env: str | None = None
+    hash_secret_file: Path | None = None
 
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> AuthSettings:
+        if self.hash_secret_env and self.hash_secret_file:
+            raise ValueError("name hash_secret_env or hash_secret_file, not both")
+        return self
+
+
+# A DNS name as the remote-image allow-list takes it: LDH labels, no trailing dot, no user-info, port or IP
+# literal in brackets (serve/gateway/rewrite/remote_url.py explains why the grammar is this narrow).
+HOST_NAME = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
 
 DEMO_IMAGE_SIZE = 224  # the processor size demo_checkpoint.py builds the demo checkpoints with
 
@@ -54,6 +72,7 @@ class ImageSettings(Strict):
     max_pixels: int = Field(40_000_000, gt=0)  # beyond a 6k x 6k radiograph: a decompression bomb
     max_side: int = Field(16384, gt=0)
     # Remote image URLs are refused unless their host is listed; listed hosts must resolve to public addresses.
+    # vLLM fetches them, and is started with the same list and without redirects (serve/engine/command.py).
     remote_hosts: list[str] = Field(default_factory=list)
     max_frames: int = Field(1000, gt=0)  # frames a multi-frame DICOM may declare; one is decoded
     # Decode every image once here, resize it to the model's input size and forward it small (notes in
@@ -67,6 +86,30 @@ class ImageSettings(Strict):
     # less gateway CPU, ~40% fewer bytes and ~3x less engine decode than PNG (BENCHMARKS.md, "Image ingestion").
     forward_format: Literal["jpeg", "png"] = "jpeg"
     jpeg_quality: int = Field(100, ge=50, le=100)  # q95 is 2.7x smaller but 6 levels off on a radiograph
+    # Images are decoded in worker processes (serve/imaging/pool.py): decoders hold the GIL, so in a thread a
+    # 4096x4096 JPEG 2000 stalled every stream ~0.7 s. One worker per core of the deployment's CPU limit (2).
+    # 0 decodes in the gateway's own threads: the "before" arm of BENCHMARKS.md's measurement, not for use.
+    workers: int = Field(2, ge=0)
+    # Per worker (RLIMIT_DATA): the worst legitimate image, 40 M pixels of 16-bit JPEG 2000, peaked at 717 MiB
+    # RSS; past the cap an allocation fails and the image is refused (400 image_too_large). Workers x this cap
+    # sizes the deployment's memory limit (deploy/kubernetes/gateway-deployment.yaml).
+    worker_memory_mb: int = Field(1024, ge=256)
+    # A job still running after this is killed with its worker (400 image_decode_failed); the worst legitimate
+    # image took 6 s of CPU on one core of the development machine.
+    job_timeout_s: float = Field(30.0, gt=0)
+    # Image jobs queued or running, gateway-wide; a request whose images do not all fit gets 429 at once. Room
+    # for one CT series of a few hundred slices, which arrives as one job per slice.
+    max_pending_jobs: int = Field(512, gt=0)
+
+    @field_validator("remote_hosts")
+    @classmethod
+    def _hosts_are_plain_names(cls, hosts: list[str]) -> list[str]:
+        """Lower case, as both URL parsers compare hosts; the engine gets the same list."""
+        hosts = [h.lower() for h in hosts]
+        for host in hosts:
+            if not re.fullmatch(HOST_NAME, host):
+                raise ValueError(f"{host!r} is not a plain host name (no scheme, port or final dot)")
+        return hosts
 
     @model_validator(mode="after")
     def _input_fits_the_limits(self) -> ImageSettings:
@@ -79,6 +122,34 @@ class LimitSettings(Strict):
     # Beyond these the gateway answers 429 at once rather than queueing without bound.
     max_concurrent: int = Field(1024, gt=0)
     max_concurrent_per_key: int = Field(256, gt=0)
+    # Connections the gateway may hold open to the engine, all routes together. Unset: max_concurrent + 64, so
+    # the concurrency cap is what clients meet; past it a request waits up to connect_timeout_s for a free one.
+    max_engine_connections: int | None = Field(None, gt=0)
+
+    @property
+    def engine_connections(self) -> int:
+        return self.max_engine_connections or self.max_concurrent + 64
+
+
+class ClientSettings(Strict):
+    """What one client connection may hold, and for how long (these are the client's side; engine timeouts are
+    connect_timeout_s and read_timeout_s)."""
+
+    # The whole request head within this of connecting or of its first byte: a head is < 8 KiB.
+    header_timeout_s: float = Field(15.0, gt=0)
+    # The whole body within this once its head is in: 32 MiB (max_body_bytes) at ~4.5 Mbit/s.
+    body_timeout_s: float = Field(60.0, gt=0)
+    # A client that takes no byte of its answer for this long has stopped reading: the request ends, its slot
+    # and the engine's generation are freed, the connection is dropped.
+    write_timeout_s: float = Field(30.0, gt=0)
+    # Between requests on a keep-alive connection; above the 60 s idle timeout of common load balancers.
+    idle_timeout_s: float = Field(75.0, gt=0)
+    # Open client connections; a new one beyond this is closed at once. Each is a file descriptor: keep
+    # `ulimit -n` above this plus limits.max_concurrent (the engine connections).
+    max_connections: int = Field(4096, gt=0)
+    # Request bodies held at once across all requests in flight (each is also parsed and re-encoded, ~3x in
+    # memory); a body that does not fit is refused with 503 before it is read.
+    max_buffered_body_bytes: int = Field(512 * 1024 * 1024, gt=0)
 
 
 class GatewaySettings(Strict):
@@ -89,8 +160,18 @@ class GatewaySettings(Strict):
     auth: AuthSettings = AuthSettings()
     images: ImageSettings = ImageSettings()
     limits: LimitSettings = LimitSettings()
+    client: ClientSettings = ClientSettings()
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
     connect_timeout_s: float = Field(5.0, gt=0)
     read_timeout_s: float = Field(300.0, gt=0)
     # One JSON line per request on stderr (request id, route, model, status, latency, tokens; never content).
     access_log: bool = True
+
+    @model_validator(mode="after")
+    def _one_body_fits_the_buffer(self) -> GatewaySettings:
+        if self.client.max_buffered_body_bytes < self.max_body_bytes:
+            raise ValueError(
+                f"client.max_buffered_body_bytes ({self.client.max_buffered_body_bytes}) is below "
+                f"max_body_bytes ({self.max_body_bytes}): a body of the allowed size could never be read"
+            )
+        return self

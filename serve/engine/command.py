@@ -15,6 +15,13 @@ RESERVED_FLAGS = frozenset({"model", "host", "port", "served-model-name", "api-k
 TOPOLOGY_FLAGS = frozenset({"data-parallel-size", "api-server-count"})
 # Request logging would write prompt text (medical data) into the engine's log.
 FORBIDDEN_FLAGS = frozenset({"enable-log-requests", "enable-log-outputs"})
+# vLLM fetches remote image URLs itself (the gateway only checks them). It gets the gateway's allow-list, read
+# by its own URL parser (a second check against parser confusion), and follows no redirects: an allow-listed
+# host could otherwise send it anywhere, the LAN included. With no host listed, a name that cannot exist
+# (RFC 2606 .invalid): vLLM treats an empty list as "any host".
+MEDIA_FLAG = "allowed-media-domains"
+NO_REMOTE_MEDIA = "remote-images-refused.invalid"
+ENGINE_ENV = {"VLLM_MEDIA_URL_ALLOW_REDIRECTS": "0"}
 
 
 class ProfileError(ValueError):
@@ -27,6 +34,8 @@ def check_profile(profile: Profile) -> None:
         raise ProfileError(f"vllm.{name} is set by the launcher; use the model/engine sections instead")
     for name in sorted(TOPOLOGY_FLAGS & flags.keys()):
         raise ProfileError(f"vllm.{name} is set from the topology section (kind: data-parallel, size: N)")
+    if MEDIA_FLAG in flags:
+        raise ProfileError(f"vllm.{MEDIA_FLAG} is set from gateway.images.remote_hosts")
     for name in sorted(FORBIDDEN_FLAGS & flags.keys()):
         raise ProfileError(f"vllm.{name} would log prompt text (medical data); it is not allowed")
     dtype = str(flags.get("dtype", "auto")).lower()
@@ -52,9 +61,20 @@ def vllm_command(profile: Profile, *, model: str | None = None, executable: str 
         profile.model.served_name,
     ]
     argv += topology_flags(profile)
+    argv += render_flag(MEDIA_FLAG, media_domains(profile))
     for name, value in profile.vllm.items():
         argv += render_flag(name, value)
     return argv
+
+
+def media_domains(profile: Profile) -> list[str]:
+    """The hosts vLLM may fetch images from: the gateway's allow-list, or none at all."""
+    return list(profile.gateway.images.remote_hosts) or [NO_REMOTE_MEDIA]
+
+
+def engine_env(profile: Profile) -> dict[str, str]:
+    """The engine's environment on top of the launcher's: the profile's, then ours (no media redirects)."""
+    return {**profile.engine.env, **ENGINE_ENV}
 
 
 def topology_flags(profile: Profile) -> list[str]:

@@ -228,8 +228,7 @@ def _random_model(config: Any, seed: int) -> Any:
     from transformers import Gemma3ForConditionalGeneration
 
     torch.manual_seed(seed)
-    # transformers wraps PreTrainedModel.to in functools.wraps(nn.Module.to), typed as an unbound function
-    return Gemma3ForConditionalGeneration(config).to(torch.bfloat16).eval()  # type: ignore[arg-type]
+    return Gemma3ForConditionalGeneration(config).to(torch.bfloat16).eval()
 
 
 def _copy_language_model(text_model: Any, model: Any) -> None:

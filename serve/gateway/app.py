@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from serve.gateway.admission.api_keys import KeyRing
@@ -17,12 +18,13 @@ from serve.gateway.stores.base import AckStore
 from serve.gateway.stores.factory import store_from_settings
 from serve.gateway.telemetry.access_log import AccessLog
 from serve.gateway.telemetry.metrics import GatewayMetrics
+from serve.imaging.pool import ImagePool
 
 __all__ = ["GATEWAY", "GatewayConfig", "create_app"]
 
 
 @web.middleware
-async def envelope_errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def envelope_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """aiohttp's own refusals (unknown route, wrong method, body too large) in the OpenAI envelope."""
     try:
         return await handler(request)
@@ -49,6 +51,7 @@ def create_app(
     keys: KeyRing | None = None,
     backend: BackendProbe | None = None,
     access_log: AccessLog | None = None,
+    image_pool: ImagePool | None = None,
 ) -> web.Application:
     """The gateway; every external dependency can be injected (tests pass fakes, production passes none)."""
     s = cfg.settings
@@ -57,6 +60,7 @@ def create_app(
             upstream or cfg.upstream_url,
             connect_timeout_s=s.connect_timeout_s,
             read_timeout_s=s.read_timeout_s,
+            max_connections=s.limits.engine_connections,
         )
     if registry is None:  # production: our metrics plus the process's own (RSS, CPU, open fds)
         registry = CollectorRegistry()
@@ -67,9 +71,10 @@ def create_app(
         GatewayMetrics(registry),
         registry,
         store if store is not None else store_from_settings(s.terms),
-        keys if keys is not None else KeyRing.from_settings(s.auth),
+        keys if keys is not None else KeyRing.from_settings(s),
         ConcurrencyLimiter(s.limits),
         access_log if access_log is not None else AccessLog.to_stderr(s.access_log),
+        image_pool if image_pool is not None else ImagePool(s.images),
         backend,
     )
     app = web.Application(client_max_size=s.max_body_bytes, middlewares=[envelope_errors])
@@ -82,11 +87,17 @@ def create_app(
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/metrics/engine", engine_metrics)
+    app.on_startup.append(_start)
     app.on_cleanup.append(_stop)
     return app
+
+
+async def _start(app: web.Application) -> None:
+    await app[GATEWAY].image_pool.start()  # the first request with an image does not wait for workers
 
 
 async def _stop(app: web.Application) -> None:
     await app[GATEWAY].upstream.close()
     app[GATEWAY].access_log.flush()
     await app[GATEWAY].store.close()
+    await app[GATEWAY].image_pool.close()

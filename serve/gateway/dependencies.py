@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from serve.config import GatewaySettings, Profile
 from serve.gateway.admission.api_keys import KeyRing
+from serve.gateway.admission.body import BodyBudget
 from serve.gateway.admission.limits import ConcurrencyLimiter
 from serve.gateway.engine_client.client import Upstream
-from serve.gateway.engine_client.readiness import BackendProbe
+from serve.gateway.engine_client.readiness import HEALTH_TTL_S, BackendProbe, SharedProbe
 from serve.gateway.errors import bad_request
 from serve.gateway.stores.base import AckStore
 from serve.gateway.telemetry.access_log import AccessLog
 from serve.gateway.telemetry.metrics import GatewayMetrics
+from serve.imaging.pool import ImagePool
 
 REQUEST_ID = "X-Request-Id"
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -51,7 +53,10 @@ class Gateway:
     keys: KeyRing
     limiter: ConcurrencyLimiter
     access_log: AccessLog
+    image_pool: ImagePool  # image decoding in worker processes, started and closed with the app
     backend: BackendProbe | None = None  # the launcher's view of the replicas (ray), when it has one
+    health: SharedProbe = field(init=False)
+    bodies: BodyBudget = field(init=False)  # request bodies buffered across requests in flight
 
     @property
     def settings(self) -> GatewaySettings:
@@ -61,6 +66,13 @@ class Gateway:
         # Header values must be latin-1 without line breaks; computed once, not per request.
         text = " ".join(self.settings.disclaimer.text.split()).encode("ascii", "replace").decode()
         self._disclaimer_header = (self.settings.disclaimer.header, text)
+        self.health = SharedProbe(HEALTH_TTL_S)  # /health: one engine probe per second at most
+        client = self.settings.client
+        self.bodies = BodyBudget(
+            client.max_buffered_body_bytes,
+            max_body_bytes=self.settings.max_body_bytes,
+            timeout_s=client.body_timeout_s,
+        )
 
     def response_headers(self, request_id: str) -> dict[str, str]:
         name, text = self._disclaimer_header

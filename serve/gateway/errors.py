@@ -16,14 +16,18 @@ class GatewayError(Exception):
     code: str
     param: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    close: bool = False  # the connection cannot carry another request (its body was left unread)
 
     def envelope(self) -> dict:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
     def to_response(self, headers: dict[str, str] | None = None) -> web.Response:
-        return web.json_response(
+        resp = web.json_response(
             self.envelope(), status=self.status, headers={**self.headers, **(headers or {})}
         )
+        if self.close:
+            resp.force_close()
+        return resp
 
     def to_sse(self) -> bytes:
         """Once a stream has begun the status line is gone: the error travels in-band, then [DONE]."""

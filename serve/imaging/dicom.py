@@ -16,8 +16,9 @@ from pydicom import dcmread
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, get_decoder, pixel_array
 
 from serve.config import ImageSettings
-from serve.imaging import window
+from serve.imaging import inflate, window
 from serve.imaging.errors import ImageRefused
+from serve.imaging.frames import check_frame
 
 DICOM_MEDIA = "application/dicom"
 MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
@@ -41,11 +42,13 @@ PIXEL_KEYWORDS = [
 
 def decode(data: bytes, frame: int | None, settings: ImageSettings) -> Image.Image:
     """One frame of a DICOM object as an 8-bit 'L' or 'RGB' image; refusals name the problem."""
-    ds = read(data)
+    ds = read(inflate.undeflated(data, settings))
     try:
-        index = choose_frame(check(ds, settings), frame)
+        count = check(ds, settings)
+        index = choose_frame(count, frame)
+        check_frame(ds, index, count, settings)
         return Image.fromarray(to_8bit(ds, pixel_array(ds, index=index)))
-    except (ImageRefused, KeyboardInterrupt, SystemExit):
+    except (ImageRefused, MemoryError, KeyboardInterrupt, SystemExit):  # MemoryError: the worker's cap
         raise
     # Untrusted bytes through pydicom's lazy value parsing and third-party codecs: any failure is a bad object,
     # including a Rust decoder's panic (pylibjpeg-rle raises pyo3's PanicException, a BaseException).

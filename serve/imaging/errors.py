@@ -8,3 +8,7 @@ class ImageRefused(ValueError):
         super().__init__(message)
         self.code = code
         self.message = message
+
+    def __reduce__(self) -> tuple[type[ImageRefused], tuple[str, str]]:
+        # Raised in image worker processes and pickled back to the gateway.
+        return ImageRefused, (self.code, self.message)

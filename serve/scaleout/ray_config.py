@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from serve.config import Profile
-from serve.engine.command import check_profile
+from serve.engine.command import check_profile, engine_env, media_domains
 
 BUILDER = "ray.serve.llm:build_openai_app"
 # vLLM flags that only mean something to the `vllm serve` HTTP front end, not to the engine Ray builds.
@@ -14,11 +14,12 @@ FRONTEND_ONLY = frozenset({"uvicorn-log-level", "disable-uvicorn-access-log", "d
 
 def engine_kwargs(profile: Profile) -> dict[str, Any]:
     """The profile's vllm section as vLLM engine arguments: the same names with underscores."""
-    return {
+    kwargs = {
         name.replace("-", "_"): value
         for name, value in profile.vllm.items()
         if name not in FRONTEND_ONLY and value is not None
     }
+    return {**kwargs, "allowed_media_domains": media_domains(profile)}  # see serve/engine/command.py
 
 
 def deployment_config(profile: Profile) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def llm_config(profile: Profile, *, model: str | None = None, cpu: bool) -> dict
         },
         "engine_kwargs": engine_kwargs(profile),
         "deployment_config": deployment_config(profile),
-        "runtime_env": {"env_vars": dict(profile.engine.env)},
+        "runtime_env": {"env_vars": engine_env(profile)},
     }
     if cpu:
         config["accelerator_config"] = {"kind": "cpu"}

@@ -63,8 +63,10 @@ def test_the_configmap_profile_is_a_valid_ray_profile_with_secrets_from_the_envi
     p = profile()
     assert p.topology.kind == "ray" and p.topology.autoscaling is not None
     assert p.gateway.terms.store.kind == "postgres" and p.gateway.auth.api_keys_env
+    assert p.gateway.auth.hash_secret_env  # postgres: the gateways share one key-hash secret
     secret = documents(K8S / "examples" / "secret.yaml")[0]["stringData"]
-    assert {p.gateway.terms.store.dsn_env, p.gateway.auth.api_keys_env} == set(secret)
+    auth = p.gateway.auth
+    assert {p.gateway.terms.store.dsn_env, auth.api_keys_env, auth.hash_secret_env} == set(secret)
 
 
 def test_gateway_objects_select_the_deployment_pods():
@@ -89,9 +91,32 @@ def test_gateway_reads_the_configmap_and_the_secret_and_migrates_first():
     assert spec["volumes"][0]["configMap"]["name"] == m["ConfigMap"]["metadata"]["name"]
     (init,) = spec["initContainers"]
     assert init["command"][:4] == ["python", "-m", "serve", "migrate"]
-    for container in (init, *spec["containers"]):
-        assert container["envFrom"][0]["secretRef"]["name"] == "medgemma-gateway"
+    assert set(secret_refs(init)) == {profile().gateway.terms.store.dsn_env}
+    auth = profile().gateway.auth
+    wanted = {auth.api_keys_env, auth.hash_secret_env, profile().gateway.terms.store.dsn_env}
+    assert set(secret_refs(spec["containers"][0])) == wanted
     assert spec["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/health"
+
+
+def secret_refs(container: dict) -> dict[str, dict]:
+    """The container's variables from Secrets, by name; `envFrom` is refused (it starts without a missing key)."""
+    assert "envFrom" not in container, container["name"]
+    return {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+
+
+def test_every_secret_key_the_pods_read_is_required():
+    m = manifests()
+    pods = [m["Deployment"]["spec"]["template"]["spec"]]
+    cluster = m["RayService"]["spec"]["rayClusterConfig"]
+    pods += [cluster["headGroupSpec"]["template"]["spec"]]
+    pods += [g["template"]["spec"] for g in cluster["workerGroupSpecs"]]
+    refs = {}
+    for pod in pods:
+        for container in (*pod.get("initContainers", []), *pod["containers"]):
+            refs.update(secret_refs(container) if "env" in container else {})
+    assert profile().gateway.auth.api_keys_env in refs and "HF_TOKEN" in refs
+    for name, ref in refs.items():
+        assert ref["optional"] is False and ref["key"] == name, name
 
 
 def test_gateway_upstream_is_the_rayservice_serve_service():

@@ -4,6 +4,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from serve.config import GatewaySettings, TermsSettings, load_config
+from serve.gateway import dependencies
 from serve.gateway.admission.api_keys import KeyRing
 from serve.gateway.app import GatewayConfig, create_app
 from serve.gateway.engine_client.readiness import engines_from_metrics, verdict
@@ -54,7 +55,8 @@ async def test_health_lists_each_data_parallel_rank(aiohttp_server, make_gateway
     assert body["status"] == "ok" and [r["engine"] for r in body["replicas"]] == ["0", "1", "10"]
 
 
-async def test_health_follows_the_injected_backend_probe(aiohttp_client, engine, tmp_path):
+async def test_health_follows_the_injected_backend_probe(aiohttp_client, engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(dependencies, "HEALTH_TTL_S", 0.0)  # each /health probes afresh (no 1 s reuse)
     state = {"ready": True}
 
     async def probe():

@@ -1,7 +1,11 @@
 """Tier 1: HAI-DEF acknowledgement by header and per key, API keys, persistence, version bumps."""
 
+import asyncio
+import json
+import sqlite3
+
 from serve import terms
-from serve.gateway.admission.api_keys import hash_key
+from serve.gateway.admission.api_keys import legacy_hash
 from serve.gateway.app import GATEWAY
 from serve.gateway.stores.sqlite import SqliteAckStore
 from tests.conftest import ACK, VERSION, chat_body
@@ -70,8 +74,10 @@ async def test_per_key_acknowledgement_lets_the_key_through_and_persists(make_ga
     bob = {"Authorization": "Bearer sk-bob"}
     assert (await gw.post("/v1/chat/completions", json=chat_body(), headers=bob)).status == 403
     restarted = SqliteAckStore(db)  # a new process reads the same file
-    assert await restarted.has(hash_key("sk-alice"), VERSION)
-    assert "sk-alice" not in db.read_bytes().decode("latin-1")  # only the hash is stored
+    assert await restarted.has(gw.app[GATEWAY].keys.hash("sk-alice"), VERSION)
+    stored = db.read_bytes().decode("latin-1")
+    assert "sk-alice" not in stored  # only the hash is stored
+    assert legacy_hash("sk-alice") not in stored  # and a keyed one: no plain SHA-256 to look up
 
 
 async def test_acknowledgement_survives_an_app_restart(make_gateway):
@@ -119,3 +125,40 @@ async def test_acknowledgement_written_by_another_gateway_is_seen_at_once(make_g
     assert (await second.post("/v1/chat/completions", json=chat_body(), headers=KEY)).status == 403
     await first.post("/v1/terms/acknowledge", json={"version": VERSION}, headers=KEY)
     assert (await second.post("/v1/chat/completions", json=chat_body(), headers=KEY)).status == 200
+
+
+async def test_legacy_sha256_acknowledgement_moves_to_the_keyed_hash_on_first_verified_use(make_gateway, db):
+    old = SqliteAckStore(db)  # rows as a gateway from before keyed hashes wrote them
+    for key in ("sk-alice", "sk-eve"):
+        await old.acknowledge(legacy_hash(key), VERSION)
+    await old.close()
+    gw = await make_gateway(keys=["sk-alice"])
+    assert (await gw.post("/v1/chat/completions", json=chat_body(), headers=KEY)).status == 200
+    eve = {"Authorization": "Bearer sk-eve"}  # not a configured key: its row is neither honoured nor touched
+    assert (await gw.post("/v1/chat/completions", json=chat_body(), headers=eve)).status == 401
+    with sqlite3.connect(db) as conn:
+        rows = {r[0] for r in conn.execute("SELECT key_hash FROM acknowledgements")}
+    assert rows == {gw.app[GATEWAY].keys.hash("sk-alice"), legacy_hash("sk-eve")}
+
+
+async def test_undecodable_authorization_header_is_a_401_envelope(make_gateway):
+    gw = await make_gateway(keys=["sk-alice"])
+    body = json.dumps(chat_body()).encode()
+    for path, payload in (("/v1/chat/completions", body), ("/v1/terms/acknowledge", b'{"version": "x"}')):
+        status, answer = await _raw_post(gw.server.host, gw.server.port, path, b"Bearer \xff\xfe", payload)
+        assert status == 401, answer
+        error = json.loads(answer)["error"]
+        assert error["code"] == "invalid_api_key" and error["type"] == "authentication_error"
+        assert set(error) == {"message", "type", "param", "code"}
+
+
+async def _raw_post(host: str, port: int, path: str, authorization: bytes, body: bytes) -> tuple[int, bytes]:
+    """The bytes as sent: HTTP clients refuse to put non-ASCII bytes in a header."""
+    reader, writer = await asyncio.open_connection(host, port)
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    head += f"Content-Length: {len(body)}\r\n"
+    writer.write(head.encode() + b"Authorization: " + authorization + b"\r\n\r\n" + body)
+    raw = await reader.read()
+    writer.close()
+    status_line, _, rest = raw.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]

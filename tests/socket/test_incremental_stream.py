@@ -17,9 +17,7 @@ from tests.conftest import ACK, MODEL, chat_body
 GAP = 0.15
 
 
-async def test_stream_chunks_arrive_incrementally_through_the_gateway(
-    aiohttp_server, tmp_path, unused_tcp_port
-):
+async def test_stream_chunks_arrive_incrementally_through_the_gateway(aiohttp_server, tmp_path):
     engine = await aiohttp_server(create_fake_upstream(Script(model=MODEL, chunks=6, gap_s=GAP)))
     cfg = GatewayConfig(
         GatewaySettings(terms=TermsSettings(database=tmp_path / "a.db")),
@@ -29,11 +27,12 @@ async def test_stream_chunks_arrive_incrementally_through_the_gateway(
     app = create_app(
         cfg, registry=CollectorRegistry(), store=SqliteAckStore(tmp_path / "a.db"), keys=KeyRing()
     )
-    runner = await start_site(app, "127.0.0.1", unused_tcp_port)
+    runner = await start_site(app, "127.0.0.1", 0)  # a free port, read back: nothing can take it in between
+    port = runner.addresses[0][1]
     arrivals: list[float] = []
     try:
         async with aiohttp.ClientSession() as session:
-            url = f"http://127.0.0.1:{unused_tcp_port}/v1/chat/completions"
+            url = f"http://127.0.0.1:{port}/v1/chat/completions"
             t0 = time.monotonic()
             async with session.post(url, json=chat_body(stream=True), headers=ACK) as resp:
                 async for line in resp.content:

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from serve.config import GatewaySettings, StoreSettings, TermsSettings
-from serve.gateway.admission.api_keys import KeyRing
+from serve.config import AuthSettings, GatewaySettings, StoreSettings, TermsSettings
+from serve.gateway.admission.api_keys import KeyRing, legacy_hash
 from serve.gateway.app import GATEWAY, GatewayConfig, create_app
 from serve.gateway.stores.migrate import migrate_store
 from serve.gateway.stores.postgres import PostgresAckStore
@@ -22,25 +22,30 @@ from tests.conftest import MODEL, VERSION, chat_body
 
 ROOT = Path(__file__).resolve().parents[2]
 DSN_ENV = "MEDGEMMA_TEST_ACK_DSN"
+KEYS_ENV, SECRET_ENV = "MEDGEMMA_TEST_KEYS", "MEDGEMMA_TEST_KEY_SECRET"
 ALICE = {"Authorization": "Bearer sk-alice"}
 BOB = {"Authorization": "Bearer sk-bob"}
 PG_TERMS = TermsSettings(store=StoreSettings(kind="postgres", dsn_env=DSN_ENV, timeout_s=1.0))
+PG_AUTH = AuthSettings(api_keys_env=KEYS_ENV, hash_secret_env=SECRET_ENV)
 
 
 @pytest.fixture
 def pg_env(pg_dsn, monkeypatch) -> str:
     monkeypatch.setenv(DSN_ENV, pg_dsn)
+    monkeypatch.setenv(KEYS_ENV, "sk-alice,sk-bob")
+    monkeypatch.setenv(SECRET_ENV, "one-secret-every-gateway-shares")
     return pg_dsn
 
 
 @pytest.fixture
 def pg_gateway(aiohttp_client, engine, pg_env):
-    """A gateway whose store comes from its config (postgres, DSN from the environment), as in production."""
+    """A gateway whose store and keys come from its config (postgres; DSN, keys and key-hash secret from the
+    environment), as in production."""
 
     async def make():
-        cfg = GatewayConfig(GatewaySettings(terms=PG_TERMS), [MODEL], str(engine.make_url("")).rstrip("/"))
-        app = create_app(cfg, registry=CollectorRegistry(), keys=KeyRing(["sk-alice", "sk-bob"]))
-        return await aiohttp_client(app)
+        settings = GatewaySettings(terms=PG_TERMS, auth=PG_AUTH)
+        cfg = GatewayConfig(settings, [MODEL], str(engine.make_url("")).rstrip("/"))
+        return await aiohttp_client(create_app(cfg, registry=CollectorRegistry()))
 
     return make
 
@@ -121,3 +126,31 @@ async def test_unset_dsn_variable_fails_at_build_naming_the_variable(aiohttp_cli
     cfg = GatewayConfig(GatewaySettings(terms=PG_TERMS), [MODEL], "http://127.0.0.1:9")
     with pytest.raises(ValueError, match=DSN_ENV):
         create_app(cfg, registry=CollectorRegistry(), keys=KeyRing())
+
+
+async def test_legacy_sha256_row_moves_to_the_keyed_hash_on_first_verified_use(pg_gateway, pg_env):
+    await migrate_store(PG_TERMS)
+    async with await psycopg.AsyncConnection.connect(pg_env, autocommit=True) as conn:
+        insert = "INSERT INTO acknowledgements (key_hash, terms_version) VALUES (%s, %s)"
+        await conn.execute(insert, (legacy_hash("sk-alice"), VERSION))  # as a gateway before keyed hashes
+    one, two = await pg_gateway(), await pg_gateway()
+    assert await _status(one, ALICE) == 200  # no second acknowledgement asked of the client
+    keyed = one.app[GATEWAY].keys.hash("sk-alice")
+    assert keyed == two.app[GATEWAY].keys.hash("sk-alice") != legacy_hash("sk-alice")
+    async with await psycopg.AsyncConnection.connect(pg_env) as conn:
+        rows = await (await conn.execute("SELECT key_hash, terms_version FROM acknowledgements")).fetchall()
+    assert rows == [(keyed, VERSION)]
+    assert await _status(two, ALICE) == 200  # the other gateway, same secret, reads the moved row
+    assert await _status(two, BOB) == 403
+
+
+def test_keys_with_postgres_and_no_hash_secret_fail_at_build_naming_the_setting(monkeypatch):
+    monkeypatch.setenv(DSN_ENV, "postgresql://u:p@192.0.2.1:1/db")
+    monkeypatch.setenv(KEYS_ENV, "sk-alice")
+    cfg = GatewayConfig(
+        GatewaySettings(terms=PG_TERMS, auth=AuthSettings(api_keys_env=KEYS_ENV)),
+        [MODEL],
+        "http://127.0.0.1:9",
+    )
+    with pytest.raises(ValueError, match="hash_secret_env"):
+        create_app(cfg, registry=CollectorRegistry())

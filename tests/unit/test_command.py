@@ -6,7 +6,7 @@ import pytest
 
 from serve import launcher
 from serve.config import ConfigError, load_config
-from serve.engine.command import ProfileError, render_flag, vllm_command
+from serve.engine.command import ProfileError, engine_env, render_flag, vllm_command
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PROFILES = sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "prometheus.yml")
@@ -114,3 +114,33 @@ def test_demo_profile_needs_no_acceptance():
 def test_default_profile_follows_the_hardware():
     assert launcher.default_profile(gpu=True).name == "medgemma-1.5-4b-it.yaml"
     assert launcher.default_profile(gpu=False).name == "cpu-demo.yaml"
+
+
+def media_domains_in(argv: list[str]) -> list[str]:
+    i = argv.index("--allowed-media-domains") + 1
+    j = next((k for k in range(i, len(argv)) if argv[k].startswith("--")), len(argv))
+    return argv[i:j]
+
+
+def test_the_engine_fetches_images_only_from_the_gateways_allow_list_without_redirects():
+    hosts = ["images.example.org", "pacs.example.net"]
+    profile = load_config(CONFIGS / "cpu-demo.yaml", {"gateway": {"images": {"remote_hosts": hosts}}})
+    assert media_domains_in(vllm_command(profile)) == hosts
+    env = launcher.make_supervisor(profile, "/tmp/ckpt", echo=False).env
+    assert env["VLLM_MEDIA_URL_ALLOW_REDIRECTS"] == "0" and env["VLLM_CPU_KVCACHE_SPACE"] == "1"
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.stem)
+def test_with_no_remote_hosts_the_engine_fetches_from_no_host(path):
+    profile = load_config(path)
+    assert media_domains_in(vllm_command(profile)) == ["remote-images-refused.invalid"]
+    assert engine_env(profile)["VLLM_MEDIA_URL_ALLOW_REDIRECTS"] == "0"
+
+
+def test_the_engine_allow_list_cannot_be_set_apart_from_the_gateways():
+    with pytest.raises(ProfileError, match="remote_hosts"):
+        vllm_command(load_config(CONFIGS / "cpu-demo.yaml", {"vllm": {"allowed-media-domains": ["x.org"]}}))
+    profile = load_config(
+        CONFIGS / "cpu-demo.yaml", {"engine": {"env": {"VLLM_MEDIA_URL_ALLOW_REDIRECTS": "1"}}}
+    )
+    assert engine_env(profile)["VLLM_MEDIA_URL_ALLOW_REDIRECTS"] == "0"

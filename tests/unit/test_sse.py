@@ -110,3 +110,33 @@ def test_completion_streams_use_text_choices():
     )
     final = json.loads(frames_of(run(r, [first, DONE]))[-2][6:])
     assert final["object"] == "text_completion" and final["choices"][0]["text"] == "\n\n" + D
+
+
+def test_a_huge_frame_in_many_pieces_is_searched_once_not_once_per_piece(monkeypatch):
+    """A 1 MB frame in 1 KB pieces: re-scanning the buffer per piece would search ~512 MB (quadratic)."""
+    from serve.gateway.rewrite import sse
+
+    searched = []
+    real = sse.frame_end
+
+    def counting(buf, start):
+        searched.append(len(buf) - start)
+        return real(buf, start)
+
+    monkeypatch.setattr(sse, "frame_end", counting)
+    big = chunk("x" * 1_000_000)
+    stream = chunk("") + big + chunk("", "stop") + USAGE + DONE
+    pieces = [stream[i : i + 1024] for i in range(0, len(stream), 1024)]
+    r = StreamRewriter(chat=True, disclaimer=D, append=True, strip_usage=False)
+    out = run(r, pieces)
+    assert big in out and r.done and r.usage["total_tokens"] == 5
+    assert sum(searched) <= len(stream) + 2 * len(pieces)
+
+
+def test_frames_survive_every_split_point_including_between_the_two_newlines():
+    stream = chunk("") + chunk("ab") + chunk("", "stop") + USAGE + DONE
+    whole = run(StreamRewriter(chat=True, disclaimer=D, append=True, strip_usage=False), [stream])
+    for i in range(1, len(stream)):
+        for j in (i + 1, i + 7, len(stream)):
+            r = StreamRewriter(chat=True, disclaimer=D, append=True, strip_usage=False)
+            assert run(r, [stream[:i], stream[i:j], stream[j:]]) == whole, (i, j)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from serve import terms
 from serve.config import TermsSettings
-from serve.gateway.admission.api_keys import KeyRing, bearer_token
+from serve.gateway.admission.api_keys import KeyRing, bearer_token, legacy_hash
 from serve.gateway.errors import GatewayError, unauthorized
 from serve.gateway.stores.base import AckStore
 
@@ -14,6 +14,7 @@ from serve.gateway.stores.base import AckStore
 @dataclass(frozen=True)
 class Client:
     key_hash: str | None  # None in local mode
+    legacy_hash: str | None = None  # the key's plain SHA-256, which older gateways stored
 
 
 def identify(keys: KeyRing, authorization: str | None) -> Client:
@@ -26,7 +27,7 @@ def identify(keys: KeyRing, authorization: str | None) -> Client:
     key_hash = keys.verify(token)
     if key_hash is None:
         raise unauthorized("The API key is not valid for this gateway.")
-    return Client(key_hash)
+    return Client(key_hash, legacy_hash(token))
 
 
 async def acknowledgement(header: str | None, client: Client, store: AckStore, version: str) -> str | None:
@@ -36,9 +37,20 @@ async def acknowledgement(header: str | None, client: Client, store: AckStore, v
     """
     if header is not None and header.strip() == version:
         return None
-    if client.key_hash is not None and await store.has(client.key_hash, version):
+    if client.key_hash is not None and await key_acknowledged(client, store, version):
         return None
     return "outdated" if header else "missing"
+
+
+async def key_acknowledged(client: Client, store: AckStore, version: str) -> bool:
+    """Rows written under the key's plain SHA-256 (before keyed hashes) move to its keyed hash on the key's
+    first verified use that misses, so its client need not acknowledge again."""
+    assert client.key_hash is not None
+    if await store.has(client.key_hash, version):
+        return True
+    if client.legacy_hash is None or not await store.rehash(client.legacy_hash, client.key_hash):
+        return False
+    return await store.has(client.key_hash, version)
 
 
 def refusal(settings: TermsSettings, reason: str, keyed: bool) -> GatewayError:

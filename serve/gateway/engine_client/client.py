@@ -11,10 +11,20 @@ __all__ = ["Response", "Upstream", "UpstreamError"]
 
 class Upstream:
     def __init__(
-        self, base_url: str, *, connect_timeout_s: float = 5.0, read_timeout_s: float = 300.0
+        self,
+        base_url: str,
+        *,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 300.0,
+        max_connections: int = 1100,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._pool = Pool(self.base_url, connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s)
+        self._pool = Pool(
+            self.base_url,
+            connect_timeout_s=connect_timeout_s,
+            read_timeout_s=read_timeout_s,
+            max_connections=max_connections,
+        )
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> Response:
         return await self._pool.request("POST", path, body, headers)

@@ -17,12 +17,14 @@ import asyncio
 import os
 from collections import deque
 from collections.abc import Iterable
+from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
 
 HIGH_WATER = 256 * 1024  # buffered body bytes past which reading from the upstream pauses
 COALESCE_LIMIT = 64 * 1024  # request head and body are joined into one write below this size
+UNASKED = "the upstream sent an answer nobody asked for"
 
 
 class UpstreamError(Exception):
@@ -41,6 +43,10 @@ class ReadTimeout(UpstreamError):
 
 class Disconnected(UpstreamError):
     kind = "disconnect"
+
+
+class PoolTimeout(ConnectFailed):
+    """Every connection the pool may open is busy, and none came free in time."""
 
 
 def origin(base_url: str) -> tuple[str, int, str]:
@@ -67,6 +73,7 @@ class Response:
         "_done",
         "_error",
         "_head",
+        "_loop",
         "_paused",
         "_waiter",
         "headers",
@@ -75,6 +82,7 @@ class Response:
 
     def __init__(self, conn: _Connection) -> None:
         self._conn: _Connection | None = conn
+        self._loop = conn.loop
         self._head = conn.loop.create_future()
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
@@ -110,7 +118,7 @@ class Response:
                 raise self._error
             if self._done:
                 raise StopAsyncIteration
-            self._waiter = self._conn.loop.create_future()  # type: ignore[union-attr]
+            self._waiter = self._loop.create_future()
             try:
                 await self._waiter
             finally:
@@ -169,7 +177,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.loop = pool.loop
-        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.transport: asyncio.Transport  # set by connection_made, before the pool ever sees the connection
         self.parser = httptools.HttpResponseParser(self)
         self.response: Response | None = None
         self.received = False  # any byte of the current answer
@@ -180,7 +188,7 @@ class _Connection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # a stream connection's transport is a Transport
 
     def data_received(self, data: bytes) -> None:
         if self.response is None:  # bytes nobody asked for: the connection can no longer be trusted
@@ -210,26 +218,37 @@ class _Connection(asyncio.Protocol):
         else:
             resp._fail(Disconnected("the upstream closed the connection mid-answer"))
 
-    # httptools callbacks
+    # httptools callbacks. Without a response they are reading a second answer that came in the same read as
+    # the one asked for: raising makes feed_data fail, and data_received drop the connection.
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.response.headers[name.decode("latin-1").lower()] = value.decode("latin-1")  # type: ignore[union-attr]
+        resp = self.response
+        if resp is None:
+            raise Disconnected(UNASKED)
+        resp.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         resp = self.response
-        resp.status = self.parser.get_status_code()  # type: ignore[union-attr]
-        resp._head.set_result(None)  # type: ignore[union-attr]
+        if resp is None:
+            raise Disconnected(UNASKED)
+        resp.status = self.parser.get_status_code()
+        resp._head.set_result(None)
 
     def on_body(self, body: bytes) -> None:
-        self.response._feed(body)  # type: ignore[union-attr]
+        resp = self.response
+        if resp is None:
+            raise Disconnected(UNASKED)
+        resp._feed(body)
 
     def on_message_complete(self) -> None:
         resp, self.response = self.response, None
+        if resp is None:
+            raise Disconnected(UNASKED)
         self._cancel_timer()
         keep = self.parser.should_keep_alive()
-        resp._finish()  # type: ignore[union-attr]
-        resp._conn = None  # type: ignore[union-attr]
-        if resp._paused:  # type: ignore[union-attr]  # the answer ended in the same read that paused it
-            resp._paused = False  # type: ignore[union-attr]
+        resp._finish()
+        resp._conn = None
+        if resp._paused:  # the answer ended in the same read that paused it
+            resp._paused = False
             self.transport.resume_reading()
         if keep:
             self.pool.release(self)
@@ -271,8 +290,8 @@ class _Connection(asyncio.Protocol):
 
 
 class Pool:
-    """Keep-alive connections to one origin, most recently used first; idle ones expire before the server's
-    own keep-alive timeout would close them (uvicorn's, hence vLLM's, default is 5 s)."""
+    """Keep-alive connections to one origin, most recently used first, at most `max_connections` open; idle ones
+    expire before the server's own keep-alive timeout would close them (uvicorn's, hence vLLM's, default is 5 s)."""
 
     def __init__(
         self,
@@ -282,10 +301,16 @@ class Pool:
         read_timeout_s: float = 300.0,
         keepalive_s: float = 4.0,
         max_idle: int = 512,
+        max_connections: int = 1100,
     ) -> None:
         self.host, self.port, self.prefix = origin(base_url)
         self.connect_timeout_s, self.read_timeout_s = connect_timeout_s, read_timeout_s
         self.keepalive_s, self.max_idle = keepalive_s, max_idle
+        # A cap on open connections (busy, idle and opening): past it a request waits for one to come free,
+        # up to connect_timeout_s, rather than opening more (400 concurrent /health once opened 399).
+        self.max_connections = max_connections
+        self._opening = 0
+        self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
         self._host_header = f"{self.host}:{self.port}".encode("latin-1")
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
@@ -309,15 +334,59 @@ class Pool:
         """The answer once its status line and headers are in; the caller reads or closes it."""
         data = self._encode(method, path, body, headers)
         timeout = self.read_timeout_s if read_timeout_s is None else read_timeout_s
-        conn = self._take_idle()
-        if conn is not None:
+        conn, pooled = await self._checkout()
+        if pooled:
             try:
                 return await self._exchange(conn, data, timeout)
             except Disconnected:
                 if conn.received:
                     raise
                 # the server closed this pooled connection as we used it: it never read the request
-        return await self._exchange(await self._connect(), data, timeout)
+            conn, _ = await self._checkout(fresh=True)
+        return await self._exchange(conn, data, timeout)
+
+    async def _checkout(self, *, fresh: bool = False) -> tuple[_Connection, bool]:
+        """(connection, whether it was used before): an idle one, a new one below the cap, or at the cap the
+        next one released (or a freed slot), waited for up to connect_timeout_s."""
+        deadline = self.loop.time() + self.connect_timeout_s
+        while True:
+            conn = None if fresh else self._take_idle()
+            if conn is not None:
+                return conn, True
+            if len(self._all) + self._opening < self.max_connections:
+                return await self._connect(), False
+            conn = await self._wait(deadline)
+            if conn is not None and not conn.closed:
+                return conn, True
+
+    async def _wait(self, deadline: float) -> _Connection | None:
+        waiter: asyncio.Future[_Connection | None] = self.loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await waiter
+        except BaseException as exc:
+            handed = waiter.result() if waiter.done() and not waiter.cancelled() else None
+            if handed is not None:  # cancelled or timed out just as a connection came: pass it on
+                self.release(handed)
+            if isinstance(exc, TimeoutError):
+                raise PoolTimeout(
+                    f"no free upstream connection within {self.connect_timeout_s:g} s "
+                    f"({self.max_connections} open, all busy)"
+                ) from None
+            raise
+        finally:
+            if not waiter.done():
+                self._waiters.remove(waiter)
+
+    def _wake(self, conn: _Connection | None) -> bool:
+        """Hand a released connection (or, None, a freed slot) to the longest waiter; False if none waits."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return True
+        return False
 
     async def _exchange(self, conn: _Connection, data: list[bytes], timeout: float) -> Response:
         response = Response(conn)
@@ -354,6 +423,18 @@ class Pool:
         return None
 
     async def _connect(self) -> _Connection:
+        self._opening += 1  # counts against the cap while it opens
+        try:
+            conn = await self._open()
+        except BaseException:
+            self._opening -= 1
+            self._wake(None)  # the slot it held is free again
+            raise
+        self._opening -= 1
+        self._all.add(conn)
+        return conn
+
+    async def _open(self) -> _Connection:
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 _, conn = await self.loop.create_connection(lambda: _Connection(self), self.host, self.port)
@@ -362,11 +443,10 @@ class Pool:
         except OSError as exc:  # the address stays out of the message: clients see it
             why = os.strerror(exc.errno) if exc.errno else type(exc).__name__
             raise ConnectFailed(why.lower()) from None
-        self._all.add(conn)
         return conn
 
     def release(self, conn: _Connection) -> None:
-        if conn.closed:
+        if conn.closed or self._wake(conn):
             return
         if len(self._idle) >= self.max_idle:
             conn.abort()
@@ -375,7 +455,9 @@ class Pool:
         self._idle.append(conn)
 
     def forget(self, conn: _Connection) -> None:
-        self._all.discard(conn)
+        if conn in self._all:
+            self._all.remove(conn)
+            self._wake(None)  # a slot came free: a waiter may open a connection
 
     def close(self) -> None:
         for conn in list(self._all):

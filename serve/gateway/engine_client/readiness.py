@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from serve.gateway.engine_client.client import Upstream, UpstreamError
 
 # (ready or None when the probe cannot tell, replicas): the ray launcher injects its Serve status here.
 BackendProbe = Callable[[], Awaitable[tuple[bool | None, list[dict[str, Any]]]]]
+
+# /health answers from an engine probe at most this old: each probe costs the engine two requests, and
+# /health needs no key, so without it anyone could multiply their requests onto the engine.
+HEALTH_TTL_S = 1.0
 
 # vLLM labels its scheduler gauges by engine core: engine="0", "1", ... one per data-parallel rank.
 GAUGE = re.compile(r"^vllm:num_requests_(running|waiting)\{([^}]*)\}\s+([0-9.eE+-]+)", re.MULTILINE)
@@ -44,3 +50,31 @@ def verdict(upstream_ok: bool, probe: tuple[bool | None, list[dict[str, Any]]] |
     if probe is not None and probe[0] is not None:
         return probe[0]
     return upstream_ok
+
+
+@dataclass(frozen=True)
+class Health:
+    ready: bool
+    replicas: list[dict[str, Any]]
+
+
+class SharedProbe:
+    """Single flight: one probe at a time, which every concurrent caller awaits, its answer reused for ttl_s.
+    A probe that failed is not reused; a caller that leaves does not cancel the probe the others wait on."""
+
+    def __init__(self, ttl_s: float = HEALTH_TTL_S) -> None:
+        self.ttl_s = ttl_s
+        self._task: asyncio.Task[Health] | None = None
+        self._expires = 0.0
+
+    async def get(self, probe: Callable[[], Coroutine[Any, Any, Health]]) -> Health:
+        loop = asyncio.get_running_loop()
+        task = self._task
+        if task is None or (task.done() and loop.time() >= self._expires):
+            task = self._task = loop.create_task(probe())
+            task.add_done_callback(self._settled)
+        return await asyncio.shield(task)
+
+    def _settled(self, task: asyncio.Task[Health]) -> None:
+        failed = task.cancelled() or task.exception() is not None
+        self._expires = 0.0 if failed else task.get_loop().time() + self.ttl_s

@@ -3,19 +3,16 @@ sent (serve/imaging decodes DICOM and rasters, windows and shrinks them)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import ipaddress
-import socket
+import asyncio
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from serve.config import ImageSettings
 from serve.gateway.errors import bad_request
-from serve.imaging.errors import ImageRefused
+from serve.gateway.rewrite.image_jobs import ImageJob, run_jobs
+from serve.gateway.rewrite.remote_url import check_remote
 from serve.imaging.normalise import Encoded
-from serve.imaging.pipeline import convert
+from serve.imaging.pool import ImagePool
 
 KNOWN_PART_TYPES = ("text", "image_url")
 
@@ -68,45 +65,14 @@ def image_url(item: ImagePart) -> str:
     return url
 
 
-def parse_data_url(url: str, where: str) -> tuple[str, bytes]:
-    """(media type, decoded bytes) of a base64 data URL."""
+def parse_data_url(url: str, where: str) -> tuple[str, str]:
+    """(media type, base64 payload) of a data URL; the payload is decoded in an image worker."""
     header, sep, payload = url.partition(",")
     if not sep or not header.startswith("data:") or not header.endswith(";base64"):
         raise bad_request(
             f"{where}: an image data URL reads 'data:image/png;base64,<data>'.", where, "invalid_image_url"
         )
-    media = header[5:-7].lower()
-    try:
-        return media, base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise bad_request(f"{where}: the image data is not valid base64.", where, "invalid_base64") from None
-
-
-def check_remote(url: str, where: str, settings: ImageSettings) -> None:
-    """Remote URLs only for allow-listed https hosts that resolve to public addresses (no SSRF into the LAN)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise bad_request(f"{where}: image URLs must be base64 data URLs.", where, "invalid_image_url")
-    if parts.scheme != "https" or parts.hostname not in settings.remote_hosts:
-        raise bad_request(
-            f"{where}: this gateway does not fetch remote images; send the image as a base64 data "
-            "URL ('data:image/png;base64,...').",
-            where,
-            "remote_image_refused",
-        )
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except OSError:
-        raise bad_request(
-            f"{where}: the image host does not resolve.", where, "remote_image_refused"
-        ) from None
-    for info in infos:
-        if not ipaddress.ip_address(info[4][0]).is_global:
-            raise bad_request(
-                f"{where}: the image host resolves to a private, loopback or link-local address.",
-                where,
-                "remote_image_refused",
-            )
+    return header[5:-7].lower(), payload
 
 
 def requested_frame(item: ImagePart) -> int | None:
@@ -127,8 +93,9 @@ def forward_instead(item: ImagePart, encoded: Encoded) -> None:
     item.part["image_url"] = {"url": encoded.data_url(), **kept}
 
 
-def ingest_images(parts: list[ImagePart], settings: ImageSettings) -> None:
-    """Decode, check and (when configured) normalise every image part. Blocking: run it in a worker thread."""
+async def ingest_images(parts: list[ImagePart], settings: ImageSettings, pool: ImagePool) -> None:
+    """Decode, check and (when configured) normalise every image part: one job per image on the image pool."""
+    jobs, items = [], []
     for item in parts:
         url, frame = image_url(item), requested_frame(item)
         if not url.startswith("data:"):
@@ -136,12 +103,11 @@ def ingest_images(parts: list[ImagePart], settings: ImageSettings) -> None:
                 raise bad_request(
                     f"{item.where}: 'frame' applies only to DICOM data URLs.", item.where, "invalid_frame"
                 )
-            check_remote(url, item.where, settings)
+            await asyncio.to_thread(check_remote, url, item.where, settings)  # DNS: blocking
             continue
-        media, data = parse_data_url(url, item.where)
-        try:
-            encoded = convert(media, data, frame, settings)
-        except ImageRefused as refusal:
-            raise bad_request(f"{item.where}: {refusal.message}", item.where, refusal.code) from None
+        media, payload = parse_data_url(url, item.where)
+        jobs.append(ImageJob(item.where, media, payload, frame))
+        items.append(item)
+    for item, encoded in zip(items, await run_jobs(jobs, pool), strict=True):
         if encoded is not None:
             forward_instead(item, encoded)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,9 @@ import orjson
 from serve.gateway.errors import bad_request, model_not_found
 from serve.gateway.rewrite import disclaimer as disc
 from serve.gateway.rewrite.images import ImagePart, check_count, image_parts
+
+# Keeps salts apart from any other use of the same key hash.
+SALT_CONTEXT = b"medgemma-serve cache salt v1:"
 
 
 @dataclass(frozen=True)
@@ -107,13 +111,50 @@ def parse(raw: bytes, served: list[str], *, chat: bool, max_images: int | None =
     return Parsed(body, model, stream, images)
 
 
-def finalize(parsed: Parsed, disclaimer: str, *, chat: bool) -> Prepared:
-    """The body for the engine: the disclaimer merged into the system turn, usage asked for in streams."""
+def finalize(parsed: Parsed, disclaimer: str, *, chat: bool, cache_salt: str | None = None) -> Prepared:
+    """The body for the engine: the disclaimer merged into the system turn, usage asked for in streams, client
+    media ids dropped, and the tenant's cache salt (see tenant_salt) in place of any the client sent."""
     body = parsed.body
     if chat:
         body["messages"] = disc.merge_system(body["messages"], disclaimer)
+        drop_media_ids(body["messages"])
+    if cache_salt is not None:
+        body["cache_salt"] = cache_salt
     strip = ask_for_usage(body) if parsed.stream else False
-    return Prepared(orjson.dumps(body), parsed.model, parsed.stream, strip)
+    return Prepared(encode(body), parsed.model, parsed.stream, strip)
+
+
+def drop_media_ids(messages: list[dict[str, Any]]) -> None:
+    """Remove the 'uuid' of every content part. vLLM 0.32 takes a part's uuid as the image's identity in its
+    multimodal and prefix caches instead of hashing the pixels (vllm/multimodal/processing/inputs.py,
+    get_mm_hashes): a client naming another's uuid would be answered from that image. Without it vLLM hashes
+    the image itself."""
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            for part in content:
+                part.pop("uuid", None)
+
+
+def tenant_salt(key_hash: str | None) -> str | None:
+    """The engine's prefix-cache salt for one API key, derived from the key's hash (never the key): requests of
+    different keys never share cached prefixes, so response timing cannot reveal another tenant's prompts.
+    None in local mode (no keys, one tenant): a client's own cache_salt then passes through as sent."""
+    if key_hash is None:
+        return None
+    # 64 hex characters: vLLM takes at most 128 and none of '@', '/', '\\'.
+    return hashlib.sha256(SALT_CONTEXT + key_hash.encode()).hexdigest()
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    """orjson parses 1024 levels deep but writes only 255: deeper input is the client's error, found here at no
+    per-request cost (no depth walk)."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        raise bad_request(
+            "The request body nests arrays or objects too deeply (at most 255 levels).", code="json_too_deep"
+        ) from None
 
 
 def prepare(raw: bytes, served: list[str], disclaimer: str, *, chat: bool) -> Prepared:

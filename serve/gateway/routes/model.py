@@ -9,12 +9,13 @@ from aiohttp import web
 
 from serve import terms
 from serve.gateway.admission import gate
+from serve.gateway.connections import write_timed_out
 from serve.gateway.dependencies import GATEWAY, REQUEST_ID, Gateway, check_request_id, request_id
 from serve.gateway.engine_client import proxy
 from serve.gateway.engine_client.client import UpstreamError
 from serve.gateway.errors import GatewayError, store_unavailable
 from serve.gateway.rewrite.images import ingest_images
-from serve.gateway.rewrite.request_body import finalize, parse
+from serve.gateway.rewrite.request_body import finalize, parse, tenant_salt
 from serve.gateway.stores.base import StoreUnavailable
 from serve.gateway.telemetry.records import CLIENT_CLOSED, Record, finish
 
@@ -33,6 +34,8 @@ async def model_call(request: web.Request, *, route: str, chat: bool) -> web.Str
         rec.status = CLIENT_CLOSED
         raise
     finally:
+        if rec.status == CLIENT_CLOSED and write_timed_out(request):  # the client's side, not ours
+            rec.status, rec.error_code = 408, "client_write_timeout"
         gw.metrics.in_flight.labels(route).dec()
         finish(rec, gw.metrics, gw.access_log, time.perf_counter())
 
@@ -40,17 +43,23 @@ async def model_call(request: web.Request, *, route: str, chat: bool) -> web.Str
 async def _model_call(request: web.Request, gw: Gateway, rec: Record, chat: bool) -> web.StreamResponse:
     check_request_id(request)
     client = await admit(request, gw)
-    with gw.limiter.slot(client.key_hash):
-        return await _forward(request, gw, rec, chat)
+    # The body is read before a slot is taken: a slow or stalled body holds buffer bytes, never a slot.
+    raw = await gw.bodies.read(request)
+    try:
+        with gw.limiter.slot(client.key_hash):
+            return await _forward(request, gw, rec, chat, raw, tenant_salt(client.key_hash))
+    finally:
+        gw.bodies.release(len(raw))
 
 
-async def _forward(request: web.Request, gw: Gateway, rec: Record, chat: bool) -> web.StreamResponse:
-    raw = await read_body(request)
+async def _forward(
+    request: web.Request, gw: Gateway, rec: Record, chat: bool, raw: bytes, salt: str | None
+) -> web.StreamResponse:
     parsed = parse(raw, gw.cfg.models, chat=chat, max_images=gw.cfg.max_images)
     rec.model, rec.stream = parsed.model, parsed.stream
-    if parsed.images:  # decoding and resizing are CPU work: off the event loop
-        await asyncio.to_thread(ingest_images, parsed.images, gw.settings.images)
-    prep = finalize(parsed, gw.settings.disclaimer.text, chat=chat)
+    if parsed.images:  # decoding and resizing: in the image worker processes, off the event loop
+        await ingest_images(parsed.images, gw.settings.images, gw.image_pool)
+    prep = finalize(parsed, gw.settings.disclaimer.text, chat=chat, cache_salt=salt)
     ctx = proxy.Context(
         chat=chat,
         disclaimer=gw.settings.disclaimer.text,

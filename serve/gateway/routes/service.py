@@ -7,7 +7,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from serve import terms
 from serve.gateway.admission import gate
-from serve.gateway.dependencies import GATEWAY
+from serve.gateway.dependencies import GATEWAY, Gateway
 from serve.gateway.engine_client import proxy, readiness
 from serve.gateway.engine_client.client import UpstreamError
 from serve.gateway.errors import GatewayError, bad_request, store_unavailable
@@ -53,11 +53,9 @@ async def acknowledge(request: web.Request) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     """Ready while at least one engine replica is; `replicas` lists each one's state where it can be read."""
     gw = request.app[GATEWAY]
-    probe = await gw.backend() if gw.backend is not None else None
-    upstream_ok = await gw.upstream.healthy(path=gw.cfg.health_path)
-    replicas = probe[1] if probe is not None else await readiness.engines_via_metrics(gw.upstream)
-    extra = {"replicas": replicas} if replicas else {}
-    if readiness.verdict(upstream_ok, probe):
+    state = await gw.health.get(lambda: probe_engines(gw))
+    extra = {"replicas": state.replicas} if state.replicas else {}
+    if state.ready:
         return web.json_response({"status": "ok", "gateway": "ok", "engine": "ok", **extra})
     err = GatewayError(
         503,
@@ -71,6 +69,14 @@ async def health(request: web.Request) -> web.Response:
         status=503,
         headers=err.headers,
     )
+
+
+async def probe_engines(gw: Gateway) -> readiness.Health:
+    """What /health reports, read from the engine (and the launcher's probe): shared by concurrent callers."""
+    probe = await gw.backend() if gw.backend is not None else None
+    upstream_ok = await gw.upstream.healthy(path=gw.cfg.health_path)
+    replicas = probe[1] if probe is not None else await readiness.engines_via_metrics(gw.upstream)
+    return readiness.Health(readiness.verdict(upstream_ok, probe), replicas)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -17,8 +19,16 @@ log = logging.getLogger("serve.gateway.stores.sqlite")
 HAS = "SELECT 1 FROM acknowledgements WHERE key_hash = %s AND terms_version = %s"
 INSERT = "INSERT INTO acknowledgements (key_hash, terms_version) VALUES (%s, %s) ON CONFLICT DO NOTHING"
 WHEN = "SELECT acknowledged_at FROM acknowledgements WHERE key_hash = %s AND terms_version = %s"
+# One statement, so atomic: a key's rows under its legacy plain SHA-256 move to its keyed hash.
+REHASH = """WITH legacy AS (
+    DELETE FROM acknowledgements WHERE key_hash = %s RETURNING terms_version, acknowledged_at
+)
+INSERT INTO acknowledgements (key_hash, terms_version, acknowledged_at)
+SELECT %s, terms_version, acknowledged_at FROM legacy ON CONFLICT DO NOTHING"""
 FAILURES = (psycopg.Error, PoolTimeout, OSError, SchemaBehind)
 RECONNECT_S = 30.0
+
+T = TypeVar("T")
 
 
 def iso(when: datetime) -> str:
@@ -55,6 +65,14 @@ class PostgresAckStore:
         self._known.add((key_hash, version))
         return iso(row[0])
 
+    async def rehash(self, legacy_hash: str, key_hash: str) -> int:
+        """Move a key's rows from its legacy plain SHA-256 to its keyed hash; returns how many rows moved."""
+
+        async def move(conn: psycopg.AsyncConnection) -> int:
+            return (await conn.execute(REHASH, (legacy_hash, key_hash))).rowcount
+
+        return await self._with_conn(move)
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
@@ -62,11 +80,11 @@ class PostgresAckStore:
 
     async def _run(self, sql: str, params: tuple) -> tuple | None:
         async def read(conn: psycopg.AsyncConnection) -> tuple | None:
-            return await (await conn.execute(sql, params)).fetchone()  # type: ignore[arg-type]
+            return await (await conn.execute(sql, params)).fetchone()
 
         return await self._with_conn(read)
 
-    async def _with_conn(self, work):  # type: ignore[no-untyped-def]
+    async def _with_conn(self, work: Callable[[psycopg.AsyncConnection], Awaitable[T]]) -> T:
         try:
             pool = await self._open()
             async with pool.connection(timeout=self._timeout_s) as conn:

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from serve.gateway.stores.base import StoreUnavailable, now_iso
+from serve.gateway.stores.private import private_dir, private_file, restrict
 
 SCHEMA_VERSION = 1
 MIGRATIONS = {
@@ -20,18 +21,27 @@ MIGRATIONS = {
 }
 
 
+LEGACY_ROW = "SELECT 1 FROM acknowledgements WHERE key_hash = ? LIMIT 1"
+REHASH = """INSERT OR IGNORE INTO acknowledgements (key_hash, terms_version, acknowledged_at)
+    SELECT ?, terms_version, acknowledged_at FROM acknowledgements WHERE key_hash = ?"""
+
+
 class SqliteAckStore:
     """Positive answers are cached (an acknowledgement is never withdrawn); a miss reads the file, so
-    acknowledgements written by another gateway process sharing the file are seen at once."""
+    acknowledgements written by another gateway process sharing the file are seen at once. The file holds key
+    hashes: it and its -wal/-shm companions are 0600 (SQLite gives the companions the database's mode)."""
 
     def __init__(self, path: Path | str) -> None:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        private_file(path)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one short transaction per write.
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=5.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # an answered acknowledgement survives a crash
         migrate(self._db)
+        for companion in ("-wal", "-shm"):  # left 0644 by a gateway from before this rule
+            restrict(path.with_name(path.name + companion))
         self._known: set[tuple[str, str]] = set()
 
     async def has(self, key_hash: str, version: str) -> bool:
@@ -66,6 +76,23 @@ class SqliteAckStore:
             raise StoreUnavailable(f"sqlite: {exc}") from None
         self._known.add((key_hash, version))
         return row[0]
+
+    async def rehash(self, legacy_hash: str, key_hash: str) -> int:
+        """Move a key's rows from its legacy plain SHA-256 to its keyed hash; returns how many rows moved."""
+        try:
+            if not self._db.execute(LEGACY_ROW, (legacy_hash,)).fetchone():
+                return 0  # the common miss: a read, no write lock
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                moved = self._db.execute(REHASH, (key_hash, legacy_hash)).rowcount
+                self._db.execute("DELETE FROM acknowledgements WHERE key_hash = ?", (legacy_hash,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite: {exc}") from None
+        return moved
 
     async def close(self) -> None:
         self._db.close()

@@ -1,0 +1,136 @@
+"""Image jobs in worker processes: decoders hold the GIL, so a thread would stall every stream. A bounded pool
+(pebble), a memory cap and a time limit per worker job; a worker that dies or overruns is replaced and its job
+answered, never a dead gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import multiprocessing
+import os
+import resource
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from pebble import ProcessExpired, ProcessPool
+
+from serve.config import ImageSettings
+from serve.imaging.errors import ImageRefused
+from serve.imaging.normalise import Encoded
+from serve.imaging.pipeline import convert
+
+# Never fork the gateway itself (uvloop, threads, open sockets): a fork server that imported only the imaging
+# code forks each worker, so a replacement worker starts in milliseconds with the decoders already loaded.
+START_METHOD = "forkserver"
+PRELOAD = ["serve.imaging.pool", "openjpeg", "libjpeg", "rle", "pydicom.pixels.decoders.pylibjpeg"]
+# A decoder that dies on a signal of its own died on the bytes it was given: the image is at fault.
+DECODER_CRASHES = frozenset(
+    {-signal.SIGSEGV, -signal.SIGBUS, -signal.SIGABRT, -signal.SIGFPE, -signal.SIGILL}
+)
+
+Job = Callable[[str, str, "int | None", ImageSettings], "Encoded | None"]
+
+
+class WorkerFailed(Exception):
+    """A worker died or failed for a reason that is not in the image: the gateway's fault, a 5xx."""
+
+
+class PoolBusy(Exception):
+    """More image jobs queued and running than the gateway holds."""
+
+
+def decode_job(media: str, payload: str, frame: int | None, settings: ImageSettings) -> Encoded | None:
+    """One image, in a worker: base64 to bytes to what the engine is sent (serve/imaging/pipeline.py)."""
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageRefused("invalid_base64", "the image data is not valid base64.") from None
+    try:
+        return convert(media, data, frame, settings)
+    except MemoryError:
+        raise ImageRefused(
+            "image_too_large",
+            f"decoding the image needs more than an image worker's {settings.worker_memory_mb} MiB.",
+        ) from None
+
+
+def init_worker(memory_bytes: int) -> None:
+    """In each new worker, after the imports: the cap then counts image work only. RLIMIT_DATA, not RLIMIT_AS:
+    the address space also counts reservations never touched (thread stacks, allocator arenas)."""
+    resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+
+
+def worker_pid() -> int:
+    return os.getpid()
+
+
+class ImagePool:
+    """One per app. `workers: 0` runs jobs in the gateway's own threads (the 'before' arm of the benchmark)."""
+
+    def __init__(self, settings: ImageSettings, job: Job = decode_job) -> None:
+        self.settings, self.job = settings, job
+        self.pending = 0
+        self._pool: ProcessPool | None = None
+        # Jobs wait here, not in pebble's pipe: a queued job then never reaches a worker once cancelled, and
+        # the payloads of a CT series are not all copied into the pipe at once.
+        self._free = asyncio.Semaphore(max(settings.workers, 1))
+
+    async def start(self) -> None:
+        """Starts every worker now, so the first request does not pay for it."""
+        if self.settings.workers == 0 or self._pool is not None:
+            return
+        context = multiprocessing.get_context(START_METHOD)
+        context.set_forkserver_preload(PRELOAD)
+        cap = self.settings.worker_memory_mb << 20
+        self._pool = ProcessPool(
+            self.settings.workers, initializer=init_worker, initargs=(cap,), context=context
+        )
+        await asyncio.gather(*(self._submit(worker_pid) for _ in range(self.settings.workers)))
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.stop()
+            await asyncio.to_thread(pool.join, 10)
+
+    @contextmanager
+    def reserve(self, count: int) -> Iterator[None]:
+        """Room for a request's `count` jobs, all or none: past the bound, refuse now rather than queue."""
+        if self.pending + count > self.settings.max_pending_jobs:
+            raise PoolBusy(
+                f"the gateway is at its limit of {self.settings.max_pending_jobs} queued image jobs"
+            )
+        self.pending += count
+        try:
+            yield
+        finally:
+            self.pending -= count
+
+    async def run(self, media: str, payload: str, frame: int | None) -> Encoded | None:
+        """One image job; cancelling the caller cancels the job (and ends its worker if it had begun)."""
+        args = (media, payload, frame, self.settings)
+        if self._pool is None:
+            return await asyncio.to_thread(self.job, *args)
+        try:
+            async with self._free:
+                return await self._submit(self.job, *args)
+        except TimeoutError:
+            raise ImageRefused(
+                "image_decode_failed",
+                f"decoding the image took longer than this gateway's {self.settings.job_timeout_s} s.",
+            ) from None
+        except ProcessExpired as exc:
+            if exc.exitcode in DECODER_CRASHES:
+                raise ImageRefused("image_decode_failed", "the image crashed its decoder.") from None
+            raise WorkerFailed(f"an image worker exited (code {exc.exitcode})") from None
+        except (ImageRefused, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # a bug in the job, not in the image
+            raise WorkerFailed(f"an image worker failed ({type(exc).__name__})") from None
+
+    def _submit(self, fn: Callable[..., object], *args: object) -> asyncio.Future:
+        assert self._pool is not None
+        future = self._pool.schedule(fn, args, timeout=self.settings.job_timeout_s)
+        return asyncio.wrap_future(future)
