@@ -52,8 +52,10 @@ test: install-ray
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## The fast tiers only, on the light install: no engine, no vLLM/torch, no PostgreSQL (markers engine, full)
+## Two pytest workers: most of this tier's wall time is waiting (deadlines, child processes), not CPU
+## (measured: 541 tests, 15 s of CPU in 67 s of wall on one worker, 54 s on two, with an engine on the cores)
 test-fast: install-light
-	$(PY) -m pytest -m "not engine and not full" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 -m "not engine and not full" $(PYTEST_ARGS)
 
 lint: install-light
 	$(VENV)/bin/ruff check serve clients benchmarks testkit tests
