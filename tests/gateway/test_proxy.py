@@ -4,6 +4,7 @@ import asyncio
 import json
 
 from serve import terms
+from serve.gateway.rewrite.sse import StreamRewriter
 from tests.conftest import ACK, MODEL, chat_body
 
 
@@ -144,6 +145,17 @@ async def test_engine_dying_mid_stream_ends_with_error_frame_then_done(gateway, 
     frames = sse_frames(
         await (await gateway.post("/v1/chat/completions", json=chat_body(stream=True), headers=ACK)).text()
     )
+    assert frames[-1] == "[DONE]"
+    assert json.loads(frames[-2])["error"]["code"] == "engine_error"
+
+
+async def test_unexpected_failure_mid_stream_ends_with_error_frame_then_done(gateway, monkeypatch):
+    def broken(self, data, now):
+        raise RuntimeError("a bug in the relay")
+
+    monkeypatch.setattr(StreamRewriter, "feed", broken)
+    resp = await gateway.post("/v1/chat/completions", json=chat_body(stream=True), headers=ACK)
+    frames = sse_frames(await resp.text())  # a cut connection would raise here instead
     assert frames[-1] == "[DONE]"
     assert json.loads(frames[-2])["error"]["code"] == "engine_error"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import aiohttp
@@ -16,6 +17,7 @@ from serve.gateway.rewrite.sse import StreamRewriter
 from serve.gateway.telemetry.metrics import GatewayMetrics
 from serve.gateway.telemetry.records import CLIENT_CLOSED, Record, observe_stream
 
+log = logging.getLogger("serve.gateway")
 JSON = "application/json"
 # Response headers of the engine that the client may see; hop-by-hop and framing headers are ours to set.
 RELAYED_RESPONSE_HEADERS = (("Content-Type", "content-type"),)  # (as sent, as the client stores it)
@@ -84,6 +86,11 @@ async def stream(
             err = upstream_error(exc, ctx.metrics)
             rec.status, rec.error_code = err.status, err.code
             await out.write(err.to_sse())
+        except Exception as exc:  # the head is sent: end in band, never a cut connection (type only, no body)
+            log.error("stream %s ended by an unexpected %s", rec.request_id, type(exc).__name__)
+            err = engine_failed("the stream could not be relayed")
+            rec.status, rec.error_code = err.status, err.code
+            await _write(out, err.to_sse())
         finally:
             observe_stream(rec, rewriter, ctx.metrics)
         await out.write_eof()
