@@ -125,12 +125,16 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 async def _serve(args: argparse.Namespace, profile: Profile) -> int:
-    stop = asyncio.Event()
+    stop, hurry = asyncio.Event(), asyncio.Event()  # the first SIGTERM/Ctrl-C drains; a second one hurries it
+
+    def on_signal() -> None:
+        (hurry if stop.is_set() else stop).set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     if args.command == "gateway":
-        return await _gateway_only(args, profile, stop)
+        return await _gateway_only(args, profile, stop, hurry)
     model = await asyncio.to_thread(launcher.resolve_model, profile, args.cache_dir)
     supervisor = launcher.make_backend(profile, model, vllm=launcher.vllm_executable())
     runner = None
@@ -139,15 +143,16 @@ async def _serve(args: argparse.Namespace, profile: Profile) -> int:
         if args.command == "up":
             probe = getattr(supervisor, "backend_status", None)  # the Ray app's replica states
             runner = await _start_gateway(profile, launcher.engine_url(profile), probe)
-        _announce(profile, args.command)
+        _announce(profile, args.command, runner)
         await launcher.wait_for_stop(stop, supervisor)
         return 0
     except Exception as exc:
         log.error("%s", exc)
+        hurry.set()  # the engine is gone: nothing in flight can finish, and nobody should wait for it
         return 1
     finally:
-        if runner is not None:
-            await runner.cleanup()
+        if runner is not None:  # the gateway drains first, while the engine still answers what is in flight
+            await _drain(runner, profile, hurry)
         await supervisor.stop()
 
 
@@ -159,24 +164,33 @@ async def _start_gateway(profile: Profile, upstream: str, probe: BackendProbe | 
     return await start_site(app, profile.gateway.host, profile.gateway.port)
 
 
-async def _gateway_only(args: argparse.Namespace, profile: Profile, stop: asyncio.Event) -> int:
+async def _gateway_only(
+    args: argparse.Namespace, profile: Profile, stop: asyncio.Event, hurry: asyncio.Event
+) -> int:
     runner = await _start_gateway(profile, args.upstream or launcher.engine_url(profile))
-    _announce(profile, "gateway")
+    _announce(profile, "gateway", runner)
     try:
         await stop.wait()
     finally:
-        await runner.cleanup()
+        await _drain(runner, profile, hurry)
     return 0
 
 
-def _announce(profile: Profile, command: str) -> None:
+async def _drain(runner: web.AppRunner, profile: Profile, hurry: asyncio.Event) -> None:
+    from serve.gateway.drain import drain
+
+    await drain(runner, profile.gateway.drain, hurry)
+
+
+def _announce(profile: Profile, command: str, runner: web.AppRunner | None) -> None:
     if command == "engine":
         url = launcher.engine_url(profile) + "/v1"
         print(f"\nEngine ready (no gateway: no disclaimer, no terms check). Base URL: {url}\n", flush=True)
         return
     g = profile.gateway
+    port = runner.addresses[0][1] if runner is not None else g.port  # the port chosen when the profile says 0
     print(
-        f"\nReady. OpenAI base URL: http://{g.host}:{g.port}/v1   model: {profile.model.served_name}\n"
+        f"\nReady. OpenAI base URL: http://{g.host}:{port}/v1   model: {profile.model.served_name}\n"
         f"Acknowledge the HAI-DEF terms with the header 'HAI-DEF-Acknowledged: {g.terms.version}' "
         f"(GET /v1/terms). Ctrl-C stops everything.\n",
         flush=True,

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from serve import terms
 from serve.config import Profile
+from serve.config.redact import redact_argv
 from serve.engine.command import ENGINE_HOST, engine_env, vllm_command
 from serve.engine.supervisor import Supervisor
 
@@ -81,7 +82,7 @@ def engine_url(profile: Profile) -> str:
 
 def make_supervisor(profile: Profile, model: str, *, vllm: str = "vllm", echo: bool = True) -> Supervisor:
     argv = vllm_command(profile, model=model, executable=vllm)
-    log.info("engine command: %s", " ".join(argv))
+    log.info("engine command: %s", " ".join(redact_argv(argv)))  # vLLM flags may carry secrets
     return Supervisor(
         argv, engine_url(profile) + "/health", profile.engine, env=engine_env(profile), echo=echo
     )

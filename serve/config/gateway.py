@@ -10,12 +10,16 @@ from pydantic import Field, field_validator, model_validator
 
 from serve import terms
 from serve.config.base import Strict
+from serve.config.dicomweb import DicomwebSettings
 
 
 class DisclaimerSettings(Strict):
     text: str = terms.DISCLAIMER
     append_to_output: bool = True
     header: str = "X-Disclaimer"
+    # MedGemma's thinking: Google's instruction opens the system turn, before this text; the thought comes back in
+    # `reasoning`, apart from the answer (the profile's vLLM reasoning parser), and this text goes to the answer only.
+    thinking: bool = False
 
 
 class StoreSettings(Strict):
@@ -65,6 +69,20 @@ class AuthSettings(Strict):
 HOST_NAME = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
 
 DEMO_IMAGE_SIZE = 224  # the processor size demo_checkpoint.py builds the demo checkpoints with
+DEMO_TOKENS_PER_IMAGE = 67  # its 64 image tokens plus the delimiters (1 image: 87 prompt tokens, 2: 154)
+
+
+class VolumeSettings(Strict):
+    """CT and MR series expanded into slices by the gateway (serve/gateway/rewrite/volumes.py)."""
+
+    # Slices sampled evenly from a series: Google's MedGemma 1.5 CT notebook sends 85. A request may ask for
+    # fewer ("max_slices"), never more; limit-mm-per-prompt and the context must hold them (a 400 says which).
+    max_slices: int = Field(85, gt=0)
+    # DICOM objects in one volume part (one per slice, or a few multi-frame objects): a 300-slice series fits.
+    max_objects: int = Field(1000, gt=0)
+    # A request that carries a volume part may be this large (others keep gateway.max_body_bytes): 85 slices of
+    # 512x512 16-bit DICOM are ~45 MB, ~60 MB as base64; 300 slices ~200 MB. Within client.max_buffered_body_bytes.
+    max_body_bytes: int = Field(256 * 1024 * 1024, gt=0)
 
 
 class ImageSettings(Strict):
@@ -100,6 +118,13 @@ class ImageSettings(Strict):
     # Image jobs queued or running, gateway-wide; a request whose images do not all fit gets 429 at once. Room
     # for one CT series of a few hundred slices, which arrives as one job per slice.
     max_pending_jobs: int = Field(512, gt=0)
+    # Prompt tokens one image costs the engine, delimiters included: MedGemma's 256 image tokens plus
+    # <start_of_image>, <end_of_image> and a line break (the demo checkpoints: 64 + 3 = 67, measured). With
+    # vllm max-model-len it sizes the gateway's context_budget_exceeded check before any image is decoded.
+    tokens_per_image: int = Field(259, gt=0)
+    volumes: VolumeSettings = VolumeSettings()
+    # DICOMweb servers that volume parts may name as sources (serve/gateway/dicomweb/): none by default.
+    dicomweb: DicomwebSettings = DicomwebSettings()
 
     @field_validator("remote_hosts")
     @classmethod
@@ -123,7 +148,7 @@ class LimitSettings(Strict):
     max_concurrent: int = Field(1024, gt=0)
     max_concurrent_per_key: int = Field(256, gt=0)
     # Connections the gateway may hold open to the engine, all routes together. Unset: max_concurrent + 64, so
-    # the concurrency cap is what clients meet; past it a request waits up to connect_timeout_s for a free one.
+    # the concurrency cap is what clients meet; past it a request waits up to timeouts.connect_s for a free one.
     max_engine_connections: int | None = Field(None, gt=0)
 
     @property
@@ -132,8 +157,7 @@ class LimitSettings(Strict):
 
 
 class ClientSettings(Strict):
-    """What one client connection may hold, and for how long (these are the client's side; engine timeouts are
-    connect_timeout_s and read_timeout_s)."""
+    """What one client connection may hold, and for how long (the client's side; the engine's is `timeouts`)."""
 
     # The whole request head within this of connecting or of its first byte: a head is < 8 KiB.
     header_timeout_s: float = Field(15.0, gt=0)
@@ -152,9 +176,38 @@ class ClientSettings(Strict):
     max_buffered_body_bytes: int = Field(512 * 1024 * 1024, gt=0)
 
 
+class EngineTimeoutSettings(Strict):
+    """How long the gateway waits on the engine (the client's side is ClientSettings). Each limit matches the work:
+    a hung engine is found quickly, a long generation is not cut."""
+
+    # A TCP connection to the engine, or a free pooled one when all max_engine_connections are busy.
+    connect_s: float = Field(5.0, gt=0)
+    # Streams: the engine's first byte after the request is sent (vLLM sends its head and role chunk once the
+    # request is scheduled; a long queue on a busy GPU or a 22k-token volume prefill are the slow cases).
+    first_byte_s: float = Field(180.0, gt=0)
+    # Streams: silence between two chunks while the gateway is reading. Time the gateway does not read because
+    # its client is slow (reading paused) is not engine silence and does not count.
+    stream_stall_s: float = Field(60.0, gt=0)
+    # Non-streamed answers: the engine sends nothing until the whole answer is done, so the only limit is the
+    # total. 2,000 tokens (MedGemma 1.5's pathology budget) at ~2 tokens/s on a saturated 27B is ~1,000 s.
+    total_s: float = Field(1800.0, gt=0)
+
+
+class DrainSettings(Strict):
+    """Graceful shutdown on SIGTERM or Ctrl-C (serve/gateway/drain.py)."""
+
+    # /health answers 503 "draining" at once while the port stays open this long, so load balancers (health
+    # checks) and Kubernetes (readiness probe, endpoint removal) stop sending before connections are refused.
+    delay_s: float = Field(5.0, ge=0)
+    # Then the port closes and requests in flight get this long to finish; what is left ends server-side with an
+    # in-band error frame and [DONE] (streams) or a 503 envelope. Kubernetes' terminationGracePeriodSeconds
+    # must cover delay_s + deadline_s (deploy/kubernetes/gateway-deployment.yaml).
+    deadline_s: float = Field(300.0, ge=0)
+
+
 class GatewaySettings(Strict):
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(8000, ge=0, le=65535)  # 0: a free port, chosen at start and logged
     disclaimer: DisclaimerSettings = DisclaimerSettings()
     terms: TermsSettings = TermsSettings()
     auth: AuthSettings = AuthSettings()
@@ -162,8 +215,8 @@ class GatewaySettings(Strict):
     limits: LimitSettings = LimitSettings()
     client: ClientSettings = ClientSettings()
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
-    connect_timeout_s: float = Field(5.0, gt=0)
-    read_timeout_s: float = Field(300.0, gt=0)
+    timeouts: EngineTimeoutSettings = EngineTimeoutSettings()
+    drain: DrainSettings = DrainSettings()
     # One JSON line per request on stderr (request id, route, model, status, latency, tokens; never content).
     access_log: bool = True
 
@@ -173,5 +226,10 @@ class GatewaySettings(Strict):
             raise ValueError(
                 f"client.max_buffered_body_bytes ({self.client.max_buffered_body_bytes}) is below "
                 f"max_body_bytes ({self.max_body_bytes}): a body of the allowed size could never be read"
+            )
+        if self.client.max_buffered_body_bytes < self.images.volumes.max_body_bytes:
+            raise ValueError(
+                f"client.max_buffered_body_bytes ({self.client.max_buffered_body_bytes}) is below "
+                f"images.volumes.max_body_bytes ({self.images.volumes.max_body_bytes})"
             )
         return self

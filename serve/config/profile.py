@@ -10,7 +10,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from serve.config.base import ConfigError, Strict
 from serve.config.engine import EngineSettings, ModelSettings
-from serve.config.gateway import DEMO_IMAGE_SIZE, GatewaySettings
+from serve.config.gateway import DEMO_IMAGE_SIZE, DEMO_TOKENS_PER_IMAGE, GatewaySettings
+from serve.config.redact import redact_tree
 from serve.config.topology import TopologySettings
 
 
@@ -27,17 +28,18 @@ class Profile(Strict):
     @model_validator(mode="before")
     @classmethod
     def _demo_images_at_demo_size(cls, raw: Any) -> Any:
-        """Demo checkpoints are built at 224 px (serve/engine/demo_checkpoint.py): a demo profile that names no
-        model_input_size gets that, not MedGemma's 896, so copies of cpu-demo.yaml stay right."""
+        """Demo checkpoints are built at 224 px, 64 image tokens (serve/engine/demo_checkpoint.py): a demo profile
+        that names no model_input_size or tokens_per_image gets those, not MedGemma's 896 and 259, so copies of
+        cpu-demo.yaml stay right."""
         if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
             return raw
         gateway = raw.get("gateway") or {}
         images = (gateway.get("images") or {}) if isinstance(gateway, dict) else None
-        if not isinstance(images, dict) or "model_input_size" in images:
-            return raw  # set explicitly, or built from objects rather than YAML
-        if str(raw["model"].get("source", "")).startswith("demo:"):
-            return _merge(raw, {"gateway": {"images": {"model_input_size": DEMO_IMAGE_SIZE}}})
-        return raw
+        if not isinstance(images, dict) or not str(raw["model"].get("source", "")).startswith("demo:"):
+            return raw  # built from objects rather than YAML, or not a demo checkpoint
+        demo = {"model_input_size": DEMO_IMAGE_SIZE, "tokens_per_image": DEMO_TOKENS_PER_IMAGE}
+        missing = {key: value for key, value in demo.items() if key not in images}  # explicit values win
+        return _merge(raw, {"gateway": {"images": missing}}) if missing else raw
 
     @field_validator("vllm")
     @classmethod
@@ -85,5 +87,7 @@ def _describe(exc: ValidationError) -> str:
 
 
 def redacted(profile: Profile) -> dict[str, Any]:
-    """The effective config for the start-up log; it holds no secrets (they live in env/files)."""
-    return profile.model_dump(mode="json")
+    """The effective config for the start-up log: engine.env values, secret-named keys and vLLM flags (api-key,
+    hf-token...) and URL passwords hidden (serve/config/redact.py says exactly what)."""
+    tree: dict[str, Any] = redact_tree(profile.model_dump(mode="json"))
+    return tree

@@ -8,12 +8,14 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from serve.gateway.admission.api_keys import KeyRing
 from serve.gateway.admission.limits import ConcurrencyLimiter
-from serve.gateway.dependencies import GATEWAY, Gateway, GatewayConfig
+from serve.gateway.dependencies import GATEWAY, Gateway, GatewayConfig, request_id
 from serve.gateway.engine_client.client import Upstream
 from serve.gateway.engine_client.readiness import BackendProbe
-from serve.gateway.errors import GatewayError, route_not_found
+from serve.gateway.errors import GatewayError, route_not_found, unexpected
+from serve.gateway.routes import responses
 from serve.gateway.routes.model import chat_completions, completions, models
 from serve.gateway.routes.service import acknowledge, engine_metrics, get_terms, health, metrics
+from serve.gateway.routes.tokens import detokenize, tokenize
 from serve.gateway.stores.base import AckStore
 from serve.gateway.stores.factory import store_from_settings
 from serve.gateway.telemetry.access_log import AccessLog
@@ -25,7 +27,8 @@ __all__ = ["GATEWAY", "GatewayConfig", "create_app"]
 
 @web.middleware
 async def envelope_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """aiohttp's own refusals (unknown route, wrong method, body too large) in the OpenAI envelope."""
+    """aiohttp's own refusals (unknown route, wrong method, body too large) in the OpenAI envelope, and any
+    exception a handler did not expect as a 500 envelope (not aiohttp's plain-text 500) with one log line."""
     try:
         return await handler(request)
     except web.HTTPNotFound:
@@ -40,6 +43,13 @@ async def envelope_errors(request: web.Request, handler: Handler) -> web.StreamR
         ).to_response()
     except web.HTTPClientError as exc:
         return GatewayError(exc.status, exc.reason, "invalid_request_error", "bad_request").to_response()
+    except web.HTTPException:
+        raise  # aiohttp's other answers (redirects, its own 5xx) are answers, not failures
+    except GatewayError as err:
+        return err.to_response(request.app[GATEWAY].response_headers(request_id(request)))
+    except Exception as exc:
+        rid = request_id(request)
+        return unexpected(rid, exc).to_response(request.app[GATEWAY].response_headers(rid))
 
 
 def create_app(
@@ -58,8 +68,7 @@ def create_app(
     if not isinstance(upstream, Upstream):
         upstream = Upstream(
             upstream or cfg.upstream_url,
-            connect_timeout_s=s.connect_timeout_s,
-            read_timeout_s=s.read_timeout_s,
+            timeouts=s.timeouts,
             max_connections=s.limits.engine_connections,
         )
     if registry is None:  # production: our metrics plus the process's own (RSS, CPU, open fds)
@@ -82,6 +91,11 @@ def create_app(
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
     app.router.add_get("/v1/models", models)
+    app.router.add_post(responses.ROUTE, responses.create)
+    for method, route in responses.STORED_ROUTES:  # refused: the gateway stores no responses
+        app.router.add_route(method, route, responses.stored_route(route))
+    app.router.add_post("/tokenize", tokenize)
+    app.router.add_post("/detokenize", detokenize)
     app.router.add_get("/v1/terms", get_terms)
     app.router.add_post("/v1/terms/acknowledge", acknowledge)
     app.router.add_get("/health", health)
@@ -98,6 +112,6 @@ async def _start(app: web.Application) -> None:
 
 async def _stop(app: web.Application) -> None:
     await app[GATEWAY].upstream.close()
-    app[GATEWAY].access_log.flush()
+    await app[GATEWAY].access_log.close()  # every line written, off the loop
     await app[GATEWAY].store.close()
     await app[GATEWAY].image_pool.close()

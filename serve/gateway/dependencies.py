@@ -16,6 +16,8 @@ from serve.gateway.admission.limits import ConcurrencyLimiter
 from serve.gateway.engine_client.client import Upstream
 from serve.gateway.engine_client.readiness import HEALTH_TTL_S, BackendProbe, SharedProbe
 from serve.gateway.errors import bad_request
+from serve.gateway.lifecycle import Lifecycle
+from serve.gateway.rewrite.image_budget import ImageBudget
 from serve.gateway.stores.base import AckStore
 from serve.gateway.telemetry.access_log import AccessLog
 from serve.gateway.telemetry.metrics import GatewayMetrics
@@ -33,12 +35,26 @@ class GatewayConfig:
     max_images: int | None = None  # images per request the engine takes (vLLM's limit-mm-per-prompt)
     # vLLM answers /health; a Ray Serve LLM app has no such route, and its ingress answers /v1/models.
     health_path: str = "/health"
+    context_len: int | None = None  # the engine's context (vLLM's max-model-len): the images' token budget
+
+    @property
+    def image_budget(self) -> ImageBudget:
+        images = self.settings.images
+        return ImageBudget(
+            self.max_images,
+            self.context_len,
+            images.tokens_per_image,
+            images.volumes,
+            self.settings.max_body_bytes,
+        )
 
     @classmethod
     def from_profile(cls, profile: Profile, upstream_url: str) -> GatewayConfig:
         limit = (profile.vllm.get("limit-mm-per-prompt") or {}).get("image")
         health = "/v1/models" if profile.topology.kind == "ray" else "/health"
-        return cls(profile.gateway, [profile.model.served_name], upstream_url, limit, health)
+        context = profile.vllm.get("max-model-len")
+        context = int(context) if context else None
+        return cls(profile.gateway, [profile.model.served_name], upstream_url, limit, health, context)
 
 
 @dataclass
@@ -57,6 +73,7 @@ class Gateway:
     backend: BackendProbe | None = None  # the launcher's view of the replicas (ray), when it has one
     health: SharedProbe = field(init=False)
     bodies: BodyBudget = field(init=False)  # request bodies buffered across requests in flight
+    lifecycle: Lifecycle = field(init=False)  # serving, draining, closing (serve/gateway/drain.py)
 
     @property
     def settings(self) -> GatewaySettings:
@@ -66,11 +83,13 @@ class Gateway:
         # Header values must be latin-1 without line breaks; computed once, not per request.
         text = " ".join(self.settings.disclaimer.text.split()).encode("ascii", "replace").decode()
         self._disclaimer_header = (self.settings.disclaimer.header, text)
+        self.lifecycle = Lifecycle()
         self.health = SharedProbe(HEALTH_TTL_S)  # /health: one engine probe per second at most
         client = self.settings.client
         self.bodies = BodyBudget(
             client.max_buffered_body_bytes,
-            max_body_bytes=self.settings.max_body_bytes,
+            # A volume's larger limit: the rest are held to max_body_bytes once parsed (image_budget.plan).
+            max_body_bytes=max(self.settings.max_body_bytes, self.settings.images.volumes.max_body_bytes),
             timeout_s=client.body_timeout_s,
         )
 

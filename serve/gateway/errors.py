@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass, field
 
 import orjson
 from aiohttp import web
+
+log = logging.getLogger("serve.gateway")
 
 
 @dataclass
@@ -93,3 +97,43 @@ def store_unavailable() -> GatewayError:
         "store_unavailable",
         headers={"Retry-After": "5"},
     )
+
+
+def shutting_down() -> GatewayError:
+    """A request the gateway ends, or refuses, while it shuts down: another gateway behind the balancer takes it."""
+    return GatewayError(
+        503,
+        "This gateway is shutting down; retry the request.",
+        "server_error",
+        "server_shutting_down",
+        headers={"Retry-After": "1"},
+        close=True,
+    )
+
+
+def internal_error() -> GatewayError:
+    """A failure of the gateway itself: a bug, never the client's fault; the log has the details."""
+    return GatewayError(
+        500,
+        "The gateway failed while handling this request; it is logged under this request's X-Request-Id.",
+        "server_error",
+        "internal_error",
+    )
+
+
+def unexpected(request_id: str, exc: BaseException) -> GatewayError:
+    """Log one line for an exception no handler expected, and give the 500 the client sees. The line holds the
+    type and where it was raised, never the message: messages can quote request content (a KeyError's key, a
+    JSON error's input)."""
+    log.error("request %s failed: unexpected %s%s", request_id, type(exc).__name__, _raised_at(exc))
+    return internal_error()
+
+
+def _raised_at(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    if tb is None:
+        return ""
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return f" at {os.path.basename(code.co_filename)}:{tb.tb_lineno} in {code.co_name}"

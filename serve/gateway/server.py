@@ -1,6 +1,6 @@
 """Runs the gateway app on a socket (aiohttp's AppRunner), with handler cancellation on client disconnect.
 
-Client connection limits: serve/gateway/connections.py.
+Client connection limits: serve/gateway/connections.py; graceful shutdown: serve/gateway/drain.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ async def start_site(app: web.Application, host: str, port: int) -> web.AppRunne
     aiohttp_log.install()  # before the first connection: aiohttp logs malformed requests raw
     # handler_cancellation: a client that disconnects cancels its handler, which closes the engine request.
     # access_log=None: our own structured line per request replaces it (and never logs more than we choose).
-    runner = GatewayRunner(app, app[GATEWAY].settings.client, handler_cancellation=True, access_log=None)
+    # shutdown_timeout: what aiohttp's own cleanup still waits for handlers after drain() has waited its deadline.
+    runner = GatewayRunner(
+        app, app[GATEWAY].settings.client, handler_cancellation=True, access_log=None, shutdown_timeout=5.0
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
     await site.start()

@@ -175,3 +175,12 @@ def test_prometheus_scrapes_gateways_and_ray_pods_by_the_manifests_labels():
     assert keep["medgemma-ray"] == {m["RayService"]["metadata"]["name"], "metrics"}
     gw_ports = m["Deployment"]["spec"]["template"]["spec"]["containers"][0]["ports"]
     assert gw_ports[0]["name"] == "http"
+
+
+def test_the_pod_grace_period_and_probe_fit_the_gateway_drain():
+    """Kubernetes must not SIGKILL a draining gateway, and must see the drain before the port closes."""
+    drain = profile().gateway.drain
+    spec = manifests()["Deployment"]["spec"]["template"]["spec"]
+    assert spec["terminationGracePeriodSeconds"] >= drain.delay_s + drain.deadline_s + 10
+    probe = spec["containers"][0]["readinessProbe"]
+    assert probe["periodSeconds"] * probe["failureThreshold"] < drain.delay_s

@@ -71,10 +71,11 @@ async def test_stream_ends_with_disclaimer_chunk_then_done_and_strips_usage_we_a
     assert script.seen[-1]["stream_options"] == {"include_usage": True}
     assert frames[-1] == "[DONE]"
     last = json.loads(frames[-2])
-    assert last["disclaimer"] == terms.DISCLAIMER
-    assert last["choices"][0]["delta"]["content"] == "\n\n" + terms.DISCLAIMER
+    assert last["disclaimer"] == terms.DISCLAIMER and last["choices"] == []
+    assert json.loads(frames[-4])["choices"][0]["delta"]["content"] == "\n\n" + terms.DISCLAIMER
+    assert json.loads(frames[-3])["choices"][0]["finish_reason"] == "length"  # the finish after our text
     assert not any('"usage"' in f for f in frames)
-    content = "".join(json.loads(f)["choices"][0]["delta"].get("content", "") for f in frames[:-1])
+    content = "".join(json.loads(f)["choices"][0]["delta"].get("content", "") for f in frames[:-2])
     assert content.startswith("tok0 tok1 ")
 
 
@@ -93,7 +94,7 @@ async def test_completions_prompt_untouched_and_disclaimer_on_output(gateway, sc
     frames = sse_frames(
         await (await gateway.post("/v1/completions", json={**body, "stream": True}, headers=ACK)).text()
     )
-    assert json.loads(frames[-2])["choices"][0]["text"] == "\n\n" + terms.DISCLAIMER
+    assert json.loads(frames[-4])["choices"][0]["text"] == "\n\n" + terms.DISCLAIMER
 
 
 async def test_unknown_model_is_404_envelope(gateway):
@@ -104,9 +105,9 @@ async def test_unknown_model_is_404_envelope(gateway):
 
 async def test_engine_only_routes_are_not_exposed(gateway):
     for method, path in (
-        ("POST", "/tokenize"),
+        ("GET", "/tokenizer_info"),
         ("GET", "/pause"),
-        ("POST", "/v1/responses"),
+        ("POST", "/v1/embeddings"),
         ("GET", "/version"),
     ):
         resp = await gateway.request(method, path, headers=ACK)
@@ -130,14 +131,15 @@ async def test_engine_down_is_503_with_retry_after(make_gateway, unused_tcp_port
     assert health.status == 503 and (await health.json())["engine"] == "down"
 
 
-async def test_slow_engine_gives_504_and_gateway_keeps_serving(make_gateway, script):
-    gw = await make_gateway(read_timeout_s=0.2)
+async def test_an_answer_past_the_total_limit_gives_504_and_gateway_keeps_serving(make_gateway, script):
+    gw = await make_gateway(timeouts={"total_s": 0.2})
     script.delay_s = 1.0
     slow = asyncio.create_task(gw.post("/v1/chat/completions", json=chat_body(), headers=ACK))
     await asyncio.sleep(0.05)
     assert (await gw.get("/v1/terms")).status == 200  # not blocked by the hung request
     resp = await slow
-    assert resp.status == 504 and (await resp.json())["error"]["code"] == "engine_timeout"
+    error = (await resp.json())["error"]
+    assert resp.status == 504 and error["code"] == "engine_timeout" and "total limit" in error["message"]
 
 
 async def test_engine_dying_mid_stream_ends_with_error_frame_then_done(gateway, script):

@@ -130,7 +130,11 @@ async def test_stalled_bodies_hold_no_slot_and_get_a_408_envelope(start):
 
 
 async def test_bodies_beyond_the_buffer_cap_are_refused_before_they_are_read(start):
-    gateway = await start(max_body_bytes=1000, client={"max_buffered_body_bytes": 1500, "body_timeout_s": 60})
+    gateway = await start(
+        max_body_bytes=1000,
+        images={"volumes": {"max_body_bytes": 1000}},
+        client={"max_buffered_body_bytes": 1500, "body_timeout_s": 60},
+    )
     _, writer = await connect(gateway.port)
     writer.write(request_head(length=1000) + b'{"model":')  # holds 1000 of the 1500 bytes while it stalls
     await eventually(lambda: gateway.gw.bodies.held == 1000, "the stalled body is counted")

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from serve.gateway.engine_client.http1 import Pool, Response, UpstreamError
+from serve.config import EngineTimeoutSettings
+from serve.gateway.engine_client.http1 import Interrupted, Pool, Response, UpstreamError
 
-__all__ = ["Response", "Upstream", "UpstreamError"]
+__all__ = ["Interrupted", "Response", "Upstream", "UpstreamError"]
+
+# GETs (model list, health, metrics) answer in milliseconds; 10 s is also Prometheus's default scrape_timeout,
+# the longest a scrape relayed through /metrics/engine is waited for anyway.
+GET_TIMEOUT_S = 10.0
 
 
 class Upstream:
@@ -14,25 +19,28 @@ class Upstream:
         self,
         base_url: str,
         *,
-        connect_timeout_s: float = 5.0,
-        read_timeout_s: float = 300.0,
+        timeouts: EngineTimeoutSettings | None = None,
         max_connections: int = 1100,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        t = timeouts or EngineTimeoutSettings()
         self._pool = Pool(
             self.base_url,
-            connect_timeout_s=connect_timeout_s,
-            read_timeout_s=read_timeout_s,
+            connect_timeout_s=t.connect_s,
+            first_byte_s=t.first_byte_s,
+            stream_stall_s=t.stream_stall_s,
+            total_s=t.total_s,
             max_connections=max_connections,
         )
 
-    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> Response:
-        return await self._pool.request("POST", path, body, headers)
+    async def post(self, path: str, body: bytes, headers: dict[str, str], *, stream: bool) -> Response:
+        """`stream`: the answer is an SSE stream (first-byte then stall limits), else a whole one (total limit)."""
+        return await self._pool.request("POST", path, body, headers, stream=stream)
 
     async def get(
-        self, path: str, headers: dict[str, str] | None = None, *, timeout_s: float | None = None
+        self, path: str, headers: dict[str, str] | None = None, *, timeout_s: float = GET_TIMEOUT_S
     ) -> Response:
-        return await self._pool.request("GET", path, headers=headers, read_timeout_s=timeout_s)
+        return await self._pool.request("GET", path, headers=headers, timeout_s=timeout_s)
 
     async def healthy(self, timeout_s: float = 2.0, *, path: str = "/health") -> bool:
         try:
@@ -42,6 +50,11 @@ class Upstream:
                     return resp.status == 200
         except (TimeoutError, UpstreamError):
             return False
+
+    def fail_in_flight(self, error: UpstreamError) -> int:
+        """Ends every engine exchange in flight with `error` (e.g. Interrupted) and drops its connection, so the
+        engine aborts the work; returns how many. For graceful shutdown, once its deadline has passed."""
+        return self._pool.fail_in_flight(error)
 
     async def close(self) -> None:
         self._pool.close()

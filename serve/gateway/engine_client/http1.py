@@ -6,9 +6,9 @@ capacity"). The gateway needs much less: one origin on a trusted network, plain 
 proxies or decompression. So this client writes the request bytes itself and parses answers with httptools
 (llhttp, the parser uvicorn uses), over a LIFO pool of keep-alive connections.
 
-What it does keep: connect and read timeouts, back-pressure on bodies the caller reads slower than they come,
-a response closed before its end closes its connection (vLLM aborts the request on disconnect), and one retry
-on a fresh connection when a pooled one turns out to have been closed by the server before it answered a byte.
+What it does keep: a connect timeout and answer deadlines matched to the work (engine_client.deadlines),
+back-pressure on bodies the caller reads slower than they come, and a response closed before its end closes its
+connection (vLLM aborts the request on disconnect). No request is ever sent twice (see Pool.request).
 """
 
 from __future__ import annotations
@@ -22,9 +22,17 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from serve.gateway.engine_client.deadlines import Limits, check, first_check
+
 HIGH_WATER = 256 * 1024  # buffered body bytes past which reading from the upstream pauses
 COALESCE_LIMIT = 64 * 1024  # request head and body are joined into one write below this size
 UNASKED = "the upstream sent an answer nobody asked for"
+# Idle connections are dropped well before the server would time them out, so a request is rarely written to a
+# connection the server is closing at that moment (such a request fails: it is never resent). vLLM's API server
+# (uvicorn) closes idle connections after VLLM_HTTP_TIMEOUT_KEEP_ALIVE, 5 s by default (vllm/envs.py, vLLM 0.32);
+# Ray Serve's proxy after http_options.keep_alive_timeout_s, 90 s by default since ray-project/ray#54127 (2025),
+# 5 s before (ray.serve.config.HTTPOptions). 3 s keeps a 2 s margin under the shortest of them.
+KEEPALIVE_S = 3.0
 
 
 class UpstreamError(Exception):
@@ -43,6 +51,12 @@ class ReadTimeout(UpstreamError):
 
 class Disconnected(UpstreamError):
     kind = "disconnect"
+
+
+class Interrupted(UpstreamError):
+    """The gateway itself ended the exchange (shutting down: Pool.fail_in_flight)."""
+
+    kind = "shutdown"
 
 
 class PoolTimeout(ConnectFailed):
@@ -67,14 +81,15 @@ class Response:
     """One answer: status and headers at once, the body read whole (`read`) or as it comes (`async for`)."""
 
     __slots__ = (
-        "_buffered",
         "_chunks",
         "_conn",
         "_done",
         "_error",
+        "_fed",
         "_head",
         "_loop",
         "_paused",
+        "_taken",
         "_waiter",
         "headers",
         "status",
@@ -85,7 +100,8 @@ class Response:
         self._loop = conn.loop
         self._head = conn.loop.create_future()
         self._chunks: deque[bytes] = deque()
-        self._buffered = 0
+        self._fed = 0  # body bytes received so far (the first one ends a stream's first-byte limit)
+        self._taken = 0  # of which handed to the caller: the rest is buffered
         self._paused = False  # reading from the upstream stopped until the caller catches up
         self._waiter: asyncio.Future[None] | None = None
         self._done = False
@@ -126,10 +142,12 @@ class Response:
         chunks = self._chunks
         data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
-        self._buffered = 0
+        self._taken = self._fed
         if self._paused and self._conn is not None:
             self._paused = False
-            self._conn.transport.resume_reading()
+            conn = self._conn
+            conn.last_read = self._loop.time()  # the stall limit restarts: the pause was the caller's doing
+            conn.transport.resume_reading()
         return data
 
     def close(self) -> None:
@@ -147,8 +165,8 @@ class Response:
     # Called by the connection's parser.
     def _feed(self, data: bytes) -> None:
         self._chunks.append(data)
-        self._buffered += len(data)
-        if self._buffered >= HIGH_WATER and not self._paused and self._conn is not None:
+        self._fed += len(data)
+        if self._fed - self._taken >= HIGH_WATER and not self._paused and self._conn is not None:
             self._paused = True
             self._conn.transport.pause_reading()
         self._wake()
@@ -158,7 +176,7 @@ class Response:
         self._wake()
 
     def _fail(self, error: UpstreamError) -> None:
-        if self._done:
+        if self._done or self._error is not None:  # the first failure is the one the caller hears of
             return
         self._error = error
         if not self._head.done():
@@ -180,8 +198,9 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport  # set by connection_made, before the pool ever sees the connection
         self.parser = httptools.HttpResponseParser(self)
         self.response: Response | None = None
-        self.received = False  # any byte of the current answer
-        self.last_read = 0.0
+        self.limits = Limits(0.0)
+        self.sent_at = 0.0
+        self.last_read = 0.0  # the hot path's one write per read; the timer reads it lazily
         self.idle_since = 0.0
         self.closed = False
         self._timer: asyncio.TimerHandle | None = None
@@ -194,12 +213,11 @@ class _Connection(asyncio.Protocol):
         if self.response is None:  # bytes nobody asked for: the connection can no longer be trusted
             self.abort()
             return
-        self.received = True
         self.last_read = self.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(Disconnected(f"the upstream sent a malformed response ({exc})"))
+            self.fail(Disconnected(f"the upstream sent a malformed response ({exc})"))
 
     def eof_received(self) -> bool:
         return False  # close the transport: a half-open keep-alive connection is of no use
@@ -211,9 +229,9 @@ class _Connection(asyncio.Protocol):
         self._cancel_timer()
         if resp is None:
             return
-        if not self.received:
+        if not resp.status:
             resp._fail(Disconnected("the upstream closed the connection before answering"))
-        elif resp.status and not ({"content-length", "transfer-encoding"} & resp.headers.keys()):
+        elif not ({"content-length", "transfer-encoding"} & resp.headers.keys()):
             resp._finish()  # an answer without framing ends where the connection does
         else:
             resp._fail(Disconnected("the upstream closed the connection mid-answer"))
@@ -256,10 +274,10 @@ class _Connection(asyncio.Protocol):
             self.abort()
 
     # the pool's side
-    def send(self, response: Response, data: Iterable[bytes], read_timeout_s: float) -> None:
-        self.response, self.received = response, False
-        self.last_read = self.loop.time()
-        self._timer = self.loop.call_at(self.last_read + read_timeout_s, self._check_timeout, read_timeout_s)
+    def send(self, response: Response, data: Iterable[bytes], limits: Limits) -> None:
+        self.response, self.limits = response, limits
+        self.sent_at = self.last_read = self.loop.time()
+        self._timer = self.loop.call_at(first_check(limits, self.sent_at), self._check_timeout)
         self.transport.writelines(data)
 
     def abort(self) -> None:
@@ -268,20 +286,27 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
         self.pool.forget(self)
 
-    def _fail(self, error: UpstreamError) -> None:
-        if self.response is not None:
-            self.response._fail(error)
+    def fail(self, error: UpstreamError) -> None:
+        """Ends the current exchange with `error` and drops the connection (the server sees the client go)."""
+        resp, self.response = self.response, None
+        if resp is not None:
+            resp._fail(error)
         self.abort()
 
-    def _check_timeout(self, read_timeout_s: float) -> None:
+    def _check_timeout(self) -> None:
+        """One timer per request, re-armed only when it fires: reads cost the hot path just `last_read`."""
         self._timer = None
-        if self.response is None:
+        resp = self.response
+        if resp is None:
             return
-        due = self.last_read + read_timeout_s
-        if self.loop.time() < due:
-            self._timer = self.loop.call_at(due, self._check_timeout, read_timeout_s)
-            return
-        self._fail(ReadTimeout(f"the upstream sent nothing for {read_timeout_s:g} s"))
+        now = self.loop.time()
+        due = check(
+            self.limits, now, self.sent_at, self.last_read, started=resp._fed > 0, paused=resp._paused
+        )
+        if now < due.at:
+            self._timer = self.loop.call_at(due.again, self._check_timeout)
+        else:
+            self.fail(ReadTimeout(due.why))
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -291,20 +316,23 @@ class _Connection(asyncio.Protocol):
 
 class Pool:
     """Keep-alive connections to one origin, most recently used first, at most `max_connections` open; idle ones
-    expire before the server's own keep-alive timeout would close them (uvicorn's, hence vLLM's, default is 5 s)."""
+    expire `keepalive_s` after their last answer, before the server's own keep-alive timeout (KEEPALIVE_S)."""
 
     def __init__(
         self,
         base_url: str,
         *,
         connect_timeout_s: float = 5.0,
-        read_timeout_s: float = 300.0,
-        keepalive_s: float = 4.0,
+        first_byte_s: float = 180.0,
+        stream_stall_s: float = 60.0,
+        total_s: float = 1800.0,
+        keepalive_s: float = KEEPALIVE_S,
         max_idle: int = 512,
         max_connections: int = 1100,
     ) -> None:
         self.host, self.port, self.prefix = origin(base_url)
-        self.connect_timeout_s, self.read_timeout_s = connect_timeout_s, read_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self._stream, self._whole = Limits(first_byte_s, stream_stall_s), Limits(total_s)
         self.keepalive_s, self.max_idle = keepalive_s, max_idle
         # A cap on open connections (busy, idle and opening): past it a request waits for one to come free,
         # up to connect_timeout_s, rather than opening more (400 concurrent /health once opened 399).
@@ -329,28 +357,39 @@ class Pool:
         body: bytes = b"",
         headers: dict[str, str] | None = None,
         *,
-        read_timeout_s: float | None = None,
+        stream: bool = False,
+        timeout_s: float | None = None,
     ) -> Response:
-        """The answer once its status line and headers are in; the caller reads or closes it."""
-        data = self._encode(method, path, body, headers)
-        timeout = self.read_timeout_s if read_timeout_s is None else read_timeout_s
-        conn, pooled = await self._checkout()
-        if pooled:
-            try:
-                return await self._exchange(conn, data, timeout)
-            except Disconnected:
-                if conn.received:
-                    raise
-                # the server closed this pooled connection as we used it: it never read the request
-            conn, _ = await self._checkout(fresh=True)
-        return await self._exchange(conn, data, timeout)
+        """The answer once its status line and headers are in; the caller reads or closes it. `timeout_s` bounds
+        the whole answer; without it a stream has the pool's first-byte and stall limits, others its total limit.
 
-    async def _checkout(self, *, fresh: bool = False) -> tuple[_Connection, bool]:
+        Never sent twice: a connection is passed over only when it is seen closed before the request is written
+        (an idle one the server timed out). Once written, a connection lost without an answer is Disconnected,
+        not a resend: the engine may have read the request and begun the work."""
+        data = self._encode(method, path, body, headers)
+        limits = Limits(timeout_s) if timeout_s is not None else self._stream if stream else self._whole
+        while True:
+            conn, pooled = await self._checkout()
+            if not (conn.closed or conn.transport.is_closing()):  # nothing awaited between here and the write
+                return await self._exchange(conn, data, limits)
+            conn.abort()
+            if not pooled:
+                raise ConnectFailed("the upstream closed the connection as it opened")
+
+    def fail_in_flight(self, error: UpstreamError) -> int:
+        """Fails every answer awaited or being read with `error` and drops its connection, so the engine aborts
+        the work: the hook graceful shutdown ends what is left with. Returns how many there were."""
+        busy = [conn for conn in self._all if conn.response is not None]
+        for conn in busy:
+            conn.fail(error)
+        return len(busy)
+
+    async def _checkout(self) -> tuple[_Connection, bool]:
         """(connection, whether it was used before): an idle one, a new one below the cap, or at the cap the
         next one released (or a freed slot), waited for up to connect_timeout_s."""
         deadline = self.loop.time() + self.connect_timeout_s
         while True:
-            conn = None if fresh else self._take_idle()
+            conn = self._take_idle()
             if conn is not None:
                 return conn, True
             if len(self._all) + self._opening < self.max_connections:
@@ -388,9 +427,9 @@ class Pool:
                 return True
         return False
 
-    async def _exchange(self, conn: _Connection, data: list[bytes], timeout: float) -> Response:
+    async def _exchange(self, conn: _Connection, data: list[bytes], limits: Limits) -> Response:
         response = Response(conn)
-        conn.send(response, data, timeout)
+        conn.send(response, data, limits)
         try:
             await response._head
         except BaseException:

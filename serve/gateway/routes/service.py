@@ -10,7 +10,7 @@ from serve.gateway.admission import gate
 from serve.gateway.dependencies import GATEWAY, Gateway
 from serve.gateway.engine_client import proxy, readiness
 from serve.gateway.engine_client.client import UpstreamError
-from serve.gateway.errors import GatewayError, bad_request, store_unavailable
+from serve.gateway.errors import GatewayError, bad_request, shutting_down, store_unavailable
 from serve.gateway.rewrite.request_body import parse_json
 from serve.gateway.routes.model import read_body
 from serve.gateway.stores.base import StoreUnavailable
@@ -53,6 +53,8 @@ async def acknowledge(request: web.Request) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     """Ready while at least one engine replica is; `replicas` lists each one's state where it can be read."""
     gw = request.app[GATEWAY]
+    if gw.lifecycle.draining:  # first, and without asking the engine: balancers must stop sending here now
+        return draining()
     state = await gw.health.get(lambda: probe_engines(gw))
     extra = {"replicas": state.replicas} if state.replicas else {}
     if state.ready:
@@ -69,6 +71,15 @@ async def health(request: web.Request) -> web.Response:
         status=503,
         headers=err.headers,
     )
+
+
+def draining() -> web.Response:
+    err = shutting_down()
+    resp = web.json_response(
+        {**err.envelope(), "status": "draining", "gateway": "draining"}, status=503, headers=err.headers
+    )
+    resp.force_close()
+    return resp
 
 
 async def probe_engines(gw: Gateway) -> readiness.Health:

@@ -11,10 +11,11 @@ from typing import TypeVar
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from serve.config.redact import redact_text
 from serve.gateway.stores.base import StoreUnavailable
 from serve.gateway.stores.postgres_schema import SchemaBehind, check_schema
 
-log = logging.getLogger("serve.gateway.stores.sqlite")
+log = logging.getLogger("serve.gateway.stores.postgres")
 
 HAS = "SELECT 1 FROM acknowledgements WHERE key_hash = %s AND terms_version = %s"
 INSERT = "INSERT INTO acknowledgements (key_hash, terms_version) VALUES (%s, %s) ON CONFLICT DO NOTHING"
@@ -93,8 +94,9 @@ class PostgresAckStore:
                     self._schema_ok = True
                 return await work(conn)
         except FAILURES as exc:
-            log.warning("acknowledgement store unavailable: %s", exc)
-            raise StoreUnavailable(f"postgres: {exc}") from None
+            why = redact_text(str(exc))  # libpq may quote a malformed DSN, password and all
+            log.warning("acknowledgement store unavailable: %s", why)
+            raise StoreUnavailable(f"postgres: {why}") from None
 
     async def _open(self) -> AsyncConnectionPool:
         async with self._opening:
