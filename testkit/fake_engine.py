@@ -6,10 +6,13 @@ import argparse
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from testkit import fake_responses
 
 
 @dataclass
@@ -25,7 +28,7 @@ class Script:
     model: str = "fake-model"
     seen: list[dict[str, Any]] = field(default_factory=list)  # bodies received (tests read them)
     headers: list[Any] = field(default_factory=list)  # case-insensitive header copies
-    cancelled: int = 0  # streams whose client went away before the end
+    cancelled: int = 0  # answers whose client went away before the end
     record: bool = True
     honour_max_tokens: bool = False  # answer max_tokens (or max_completion_tokens) chunks instead of `chunks`
 
@@ -92,13 +95,30 @@ def whole_answer(script: Script, body: dict[str, Any], chat: bool) -> dict[str, 
 
 
 async def _generate(request: web.Request, chat: bool) -> web.StreamResponse:
+    return await _answer(
+        request, lambda s, b: whole_answer(s, b, chat), lambda s, b: stream_frames(s, b, chat)
+    )
+
+
+Whole = Callable[[Script, dict[str, Any]], dict[str, Any]]
+Frames = Callable[[Script, dict[str, Any]], list[bytes]]
+
+
+async def _answer(request: web.Request, whole: Whole, frames: Frames | None = None) -> web.StreamResponse:
+    """Record the body, wait and fail as scripted, then answer whole or (with `stream`) frame by frame."""
     script = request.app[SCRIPT]
     body = await request.json()
     if script.record:
         script.seen.append(body)
         script.headers.append(request.headers.copy())
     if script.delay_s:
-        await asyncio.sleep(script.delay_s)
+        try:
+            await asyncio.sleep(script.delay_s)
+        except (
+            asyncio.CancelledError
+        ):  # the gateway closed the connection (a server with handler_cancellation)
+            script.cancelled += 1
+            raise
     if script.status != 200:
         error = {
             "message": "scripted engine error",
@@ -107,9 +127,9 @@ async def _generate(request: web.Request, chat: bool) -> web.StreamResponse:
             "code": script.status,
         }
         return web.json_response({"error": error}, status=script.status)
-    if not body.get("stream"):
-        return web.json_response(whole_answer(script, body, chat))
-    return await _stream(request, script, stream_frames(script, body, chat))
+    if frames is None or not body.get("stream"):
+        return web.json_response(whole(script, body))
+    return await _stream(request, script, frames(script, body))
 
 
 async def _stream(request: web.Request, script: Script, frames: list[bytes]) -> web.StreamResponse:
@@ -138,6 +158,18 @@ async def completions(request: web.Request) -> web.StreamResponse:
     return await _generate(request, chat=False)
 
 
+async def responses(request: web.Request) -> web.StreamResponse:
+    return await _answer(request, fake_responses.response_object, fake_responses.response_events)
+
+
+async def tokenize(request: web.Request) -> web.StreamResponse:
+    return await _answer(request, fake_responses.tokenize_answer)
+
+
+async def detokenize(request: web.Request) -> web.StreamResponse:
+    return await _answer(request, fake_responses.detokenize_answer)
+
+
 async def models(request: web.Request) -> web.Response:
     model = request.app[SCRIPT].model
     return web.json_response(
@@ -161,7 +193,10 @@ def create_fake_upstream(script: Script | None = None) -> web.Application:
     app.router.add_get("/v1/models", models)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
-    app.router.add_post("/tokenize", models)  # an engine route the gateway must never expose
+    app.router.add_post("/v1/responses", responses)
+    app.router.add_post("/tokenize", tokenize)
+    app.router.add_post("/detokenize", detokenize)
+    app.router.add_get("/version", models)  # an engine route the gateway must never expose
     return app
 
 

@@ -274,8 +274,8 @@ def corpus(model: str, max_model_len: int = 2048, body_limit: int = 32 * 1024 * 
     items += [
         Bad(f"route-{p}", b"{}", path=p, status=(404, 405))
         for p in (
-            "/tokenize",
-            "/v1/responses",
+            "/tokenizer_info",
+            "/v1/rerank",
             "/pause",
             "/v1/embeddings",
             "/v1/audio/transcriptions",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from serve.config import Profile
@@ -22,6 +23,11 @@ FORBIDDEN_FLAGS = frozenset({"enable-log-requests", "enable-log-outputs"})
 MEDIA_FLAG = "allowed-media-domains"
 NO_REMOTE_MEDIA = "remote-images-refused.invalid"
 ENGINE_ENV = {"VLLM_MEDIA_URL_ALLOW_REDIRECTS": "0"}
+# Flags naming a Python file this repository ships (e.g. the reasoning parser plugin): a profile gives it relative
+# to the repository root and vLLM gets it absolute, so a clone works from any path and vLLM from any directory. A
+# value not ending in .py is a module name and passes unchanged.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_FILE_FLAGS = frozenset({"reasoning-parser-plugin"})
 
 
 class ProfileError(ValueError):
@@ -38,6 +44,11 @@ def check_profile(profile: Profile) -> None:
         raise ProfileError(f"vllm.{MEDIA_FLAG} is set from gateway.images.remote_hosts")
     for name in sorted(FORBIDDEN_FLAGS & flags.keys()):
         raise ProfileError(f"vllm.{name} would log prompt text (medical data); it is not allowed")
+    for name in sorted(REPO_FILE_FLAGS & flags.keys()):
+        path = repo_file(flags[name])
+        if path.endswith(".py") and not Path(path).is_file():
+            # vLLM only logs a plugin it cannot load, then refuses the parser's name as unknown
+            raise ProfileError(f"vllm.{name}: {path} does not exist")
     dtype = str(flags.get("dtype", "auto")).lower()
     if profile.model.family == "gemma3" and dtype in HALF_PRECISION:
         raise ProfileError(
@@ -62,9 +73,23 @@ def vllm_command(profile: Profile, *, model: str | None = None, executable: str 
     ]
     argv += topology_flags(profile)
     argv += render_flag(MEDIA_FLAG, media_domains(profile))
-    for name, value in profile.vllm.items():
+    for name, value in vllm_flags(profile).items():
         argv += render_flag(name, value)
     return argv
+
+
+def vllm_flags(profile: Profile) -> dict[str, Any]:
+    """The profile's `vllm:` section as vLLM gets it: the repository's files as absolute paths."""
+    return {
+        name: repo_file(value) if name in REPO_FILE_FLAGS else value for name, value in profile.vllm.items()
+    }
+
+
+def repo_file(value: Any) -> str:
+    value = str(value)
+    if not value.endswith(".py") or Path(value).is_absolute():
+        return value
+    return str(REPO_ROOT / value)
 
 
 def media_domains(profile: Profile) -> list[str]:

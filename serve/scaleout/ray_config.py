@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from serve.config import Profile
-from serve.engine.command import check_profile, engine_env, media_domains
+from serve.engine.command import check_profile, engine_env, media_domains, vllm_flags
 
 BUILDER = "ray.serve.llm:build_openai_app"
 # vLLM flags that only mean something to the `vllm serve` HTTP front end, not to the engine Ray builds.
@@ -16,7 +16,7 @@ def engine_kwargs(profile: Profile) -> dict[str, Any]:
     """The profile's vllm section as vLLM engine arguments: the same names with underscores."""
     kwargs = {
         name.replace("-", "_"): value
-        for name, value in profile.vllm.items()
+        for name, value in vllm_flags(profile).items()  # the repository's files as absolute paths
         if name not in FRONTEND_ONLY and value is not None
     }
     return {**kwargs, "allowed_media_domains": media_domains(profile)}  # see serve/engine/command.py

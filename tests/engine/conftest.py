@@ -21,6 +21,7 @@ from openai import OpenAI
 ROOT = Path(__file__).resolve().parents[2]
 ACK_HEADERS = {"HAI-DEF-Acknowledged": "2024-11-15"}
 START_TIMEOUT_S = 900
+SCRIPTED_TOKENS = "testkit.vllm_plugins.scripted_tokens:ScriptedTokens"  # a test-only vLLM logits processor
 
 
 def free_port() -> int:
@@ -88,14 +89,27 @@ class Stack:
         return OpenAI(base_url=self.engine_url + "/v1", api_key="local", max_retries=0, timeout=120)
 
 
-def _profile(tmp: Path) -> Path:
+def _profile(tmp: Path, dicomweb_url: str | None = None) -> Path:
     raw = yaml.safe_load((ROOT / "configs" / "cpu-demo.yaml").read_text())
     raw["engine"]["port"] = free_port()
+    # Random weights fill any whitespace a JSON grammar allows until max_tokens; compact JSON always ends (vLLM
+    # 0.32 reads disable_any_whitespace from the engine config only, not per request).
+    raw["vllm"]["structured-outputs-config"] = {"backend": "xgrammar", "disable_any_whitespace": True}
+    # vLLM 0.32 returns tool_calls (even for a named tool_choice) only with a tool parser; Gemma 3 has no official
+    # one, and for a named or "required" choice any JSON-argument parser builds the call from the forced JSON.
+    raw["vllm"].update({"enable-auto-tool-choice": True, "tool-call-parser": "pythonic"})
+    # Test-only: forces the token ids a request scripts (vllm_xargs.script), so the random model can emit MedGemma's
+    # thinking markers in order; inert for every other request. Importable from this clone in vLLM's processes.
+    raw["vllm"]["logits-processors"] = [SCRIPTED_TOKENS]
+    raw["engine"]["env"] = {**raw["engine"].get("env", {}), "PYTHONPATH": str(ROOT)}
     raw["gateway"] = {
         **raw.get("gateway", {}),
         "port": free_port(),
         "terms": {"database": str(tmp / "acks.sqlite3")},
     }
+    if dicomweb_url:  # the session's PACS (tests/engine/test_pacs_engine.py), allow-listed like a hospital's
+        servers = [{"name": "orthanc", "base_url": dicomweb_url}]
+        raw["gateway"]["images"] = {**raw["gateway"].get("images", {}), "dicomweb": {"servers": servers}}
     path = tmp / "profile.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -120,9 +134,22 @@ def _wait_ready(proc: Proc, url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+def pacs(tmp_path_factory):
+    """Orthanc on loopback holding CT, MR, CR and whole-slide studies, started before the stack so that its profile
+    names it; None where Orthanc is not installed (scripts/install-orthanc.sh; the PACS tests then fail)."""
+    from testkit import orthanc, pacs_studies
+
+    if not orthanc.installed():
+        yield None
+        return
+    with pacs_studies.running(tmp_path_factory.mktemp("orthanc")) as loaded:
+        yield loaded
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, pacs):
     tmp = tmp_path_factory.mktemp("stack")
-    profile = _profile(tmp)
+    profile = _profile(tmp, pacs.dicomweb_url if pacs else None)
     raw = yaml.safe_load(profile.read_text())
     proc = serve_up(profile)
     s = Stack(

@@ -1,12 +1,19 @@
 """Every route the gateway serves is either on the short public list or refuses unacknowledged clients."""
 
+import re
+
 PUBLIC = {"/v1/terms", "/health", "/metrics", "/metrics/engine"}
 KEY_ONLY = {"/v1/terms/acknowledge"}  # acknowledging is how a key becomes acknowledged
 
 
 def routes(client):
+    """(method, path) of every route; a path template's variables filled in (/v1/responses/{id} -> /v1/responses/x)."""
     return sorted(
-        {(r.method, r.resource.canonical) for r in client.app.router.routes() if r.method != "HEAD"}
+        {
+            (r.method, re.sub(r"{\w+}", "x", r.resource.canonical))
+            for r in client.app.router.routes()
+            if r.method != "HEAD"
+        }
     )
 
 

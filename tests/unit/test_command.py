@@ -36,10 +36,13 @@ def test_every_profile_serves_bf16_on_loopback(path):
     assert "--enable-log-requests" not in f
 
 
-@pytest.mark.parametrize("name", ["medgemma-1.5-4b-it", "medgemma-4b-it", "medgemma-27b-it"])
-def test_multimodal_medgemma_profiles_keep_one_image_and_pan_and_scan_off(name):
+@pytest.mark.parametrize(
+    ("name", "images"), [("medgemma-1.5-4b-it", 128), ("medgemma-4b-it", 1), ("medgemma-27b-it", 1)]
+)
+def test_multimodal_medgemma_profiles_state_their_image_budget_and_pan_and_scan_off(name, images):
+    # MedGemma 1.5 reads volumes, slide patches and prior/current pairs; MedGemma 1 was evaluated on one image.
     f = flags(vllm_command(load_config(CONFIGS / f"{name}.yaml")))
-    assert f["--limit-mm-per-prompt"] == '{"image":1}'
+    assert f["--limit-mm-per-prompt"] == f'{{"image":{images}}}'
     assert f["--mm-processor-kwargs"] == '{"do_pan_and_scan":false}'
     assert "--enable-prefix-caching" in f and "--max-num-seqs" in f and "--gpu-memory-utilization" in f
 

@@ -1,5 +1,7 @@
 """The disclaimer rewrites, as pure functions."""
 
+import orjson
+
 from serve.gateway.rewrite import disclaimer as disc
 
 D = "Not for clinical use."
@@ -70,3 +72,94 @@ def test_completion_text_gets_appended_and_append_off_keeps_output():
     )
     body = disc.attach_to_json({"choices": [{"text": "t"}]}, D, append=False)
     assert body["choices"][0]["text"] == "t" and body["disclaimer"] == D
+
+
+def test_a_machine_readable_answer_keeps_its_content_byte_for_byte():
+    content = '{"finding":"normal"}'
+    body = {"choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
+    out = disc.attach_to_json(body, D, append=True, machine_readable=True)
+    assert out["choices"][0]["message"]["content"] == content and out["disclaimer"] == D
+    text = disc.attach_to_json({"choices": [{"text": "[1, 2]"}]}, D, append=True, machine_readable=True)
+    assert text["choices"][0]["text"] == "[1, 2]"
+
+
+def test_a_tool_call_choice_is_never_touched_whatever_the_request():
+    call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}}
+    named = {"message": {"role": "assistant", "content": None, "tool_calls": [call]}, "finish_reason": "stop"}
+    auto = {
+        "message": {"role": "assistant", "content": "", "tool_calls": [call]},
+        "finish_reason": "tool_calls",
+    }
+    plain = {"message": {"role": "assistant", "content": "text"}, "finish_reason": "stop"}
+    out = disc.attach_to_json({"choices": [named, auto, plain]}, D, append=True)
+    assert [c["message"]["content"] for c in out["choices"]] == [None, "", "text\n\n" + D]
+    assert out["choices"][0]["message"]["tool_calls"] == [call]
+
+
+def test_the_disclaimer_only_chunk_has_no_choices():
+    frame = disc.final_frame({"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m"}, D)
+    assert frame.startswith(b"data: ") and frame.endswith(b"\n\n")
+    assert orjson.loads(frame[6:]) == {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [],
+        "disclaimer": D,
+    }
+
+
+def test_a_finish_frame_without_output_is_kept_whole_after_the_disclaimer_chunk():
+    chunk = {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"content": ""}, "logprobs": None, "finish_reason": "stop"}],
+    }
+    frame = disc.sse(chunk)
+    out = disc.around_finish(frame, chunk, D, chat=True)
+    assert out.endswith(frame) and out.count(b"data: ") == 2
+    assert orjson.loads(out.split(b"\n\n")[0][6:])["choices"][0]["delta"]["content"] == "\n\n" + D
+
+
+def test_a_finish_frame_with_output_is_split_keeping_usage_and_stop_reason():
+    usage = {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+    chunk = {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "usage": usage,
+        "choices": [
+            {
+                "index": 0,
+                "delta": {"content": "end"},
+                "logprobs": {"content": []},
+                "finish_reason": "stop",
+                "stop_reason": 106,
+            }
+        ],
+    }
+    out = [
+        orjson.loads(f[6:])
+        for f in disc.around_finish(disc.sse(chunk), chunk, D, chat=True).split(b"\n\n")
+        if f
+    ]
+    output, ours, finish = out
+    assert output["choices"][0] == {
+        "index": 0,
+        "delta": {"content": "end"},
+        "logprobs": {"content": []},
+        "finish_reason": None,
+        "stop_reason": None,
+    }
+    assert ours["choices"][0]["delta"]["content"] == "\n\n" + D
+    assert finish["choices"][0] == {
+        "index": 0,
+        "delta": {},
+        "logprobs": None,
+        "finish_reason": "stop",
+        "stop_reason": 106,
+    }
+    assert output["usage"] == finish["usage"] == usage  # cumulative counts: repeating them adds nothing

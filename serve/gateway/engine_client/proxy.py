@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp import web
 
+from serve.gateway.dependencies import GATEWAY
 from serve.gateway.engine_client.client import Response, Upstream, UpstreamError
-from serve.gateway.errors import GatewayError, engine_failed, engine_timeout, engine_unavailable
-from serve.gateway.rewrite import disclaimer as disc
+from serve.gateway.errors import (
+    GatewayError,
+    engine_failed,
+    engine_timeout,
+    engine_unavailable,
+    shutting_down,
+)
+from serve.gateway.rewrite.answers import Answers, Relay
 from serve.gateway.rewrite.request_body import Prepared
-from serve.gateway.rewrite.sse import StreamRewriter
 from serve.gateway.telemetry.metrics import GatewayMetrics
 from serve.gateway.telemetry.records import CLIENT_CLOSED, Record, observe_stream
 
@@ -27,6 +34,8 @@ def upstream_error(exc: UpstreamError, metrics: GatewayMetrics) -> GatewayError:
     """An engine failure as the error the client sees; counted by kind."""
     if exc.kind == "connect":
         err = engine_unavailable(str(exc))
+    elif exc.kind == "shutdown":  # ended by this gateway's drain, not the engine's fault: not counted
+        return shutting_down()
     elif exc.kind == "timeout":
         err = engine_timeout(str(exc))
     else:
@@ -43,7 +52,7 @@ def _passthrough(
 
 
 async def unary(upstream: Upstream, path: str, prep: Prepared, rec: Record, ctx: Context) -> web.Response:
-    async with await upstream.post(path, prep.body, ctx.upstream_headers) as resp:
+    async with await upstream.post(path, prep.body, ctx.upstream_headers, stream=False) as resp:
         body = await resp.read()
         t0 = time.perf_counter()
         if resp.status >= 500:
@@ -51,19 +60,30 @@ async def unary(upstream: Upstream, path: str, prep: Prepared, rec: Record, ctx:
         if resp.status != 200 or resp.content_type != JSON:
             rec.status = resp.status
             return _passthrough(resp.status, body, resp.headers, ctx.headers)
-    answer = orjson.loads(body)
-    rec.prompt_tokens, rec.completion_tokens = ctx.metrics.count_tokens(rec.model, answer.get("usage"))
-    disc.attach_to_json(answer, ctx.disclaimer, append=ctx.append)
+    answer = _json_object(body)
+    if answer is None:  # a 200 that is no answer: the engine's fault, as a broken connection would be
+        ctx.metrics.upstream_errors.labels("malformed").inc()
+        raise engine_failed("its answer was not a JSON object")
+    rec.prompt_tokens, rec.completion_tokens = ctx.metrics.count_tokens(rec.model, ctx.answers.usage(answer))
+    ctx.answers.attach(answer, prep)
     rec.status = 200
     out = web.Response(body=orjson.dumps(answer), content_type=JSON, headers=ctx.headers)
     rec.overhead += time.perf_counter() - t0
     return out
 
 
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
 async def stream(
     request: web.Request, upstream: Upstream, path: str, prep: Prepared, rec: Record, ctx: Context
 ) -> web.StreamResponse:
-    async with await upstream.post(path, prep.body, ctx.upstream_headers) as resp:
+    async with await upstream.post(path, prep.body, ctx.upstream_headers, stream=True) as resp:
         if resp.status != 200:
             rec.status = resp.status
             if resp.status >= 500:
@@ -72,11 +92,11 @@ async def stream(
         out = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **ctx.headers}
         )
+        if request.app[GATEWAY].lifecycle.draining:
+            out.force_close()  # the client's next request opens a connection through the balancer
         await out.prepare(request)
         rec.status = 200
-        rewriter = StreamRewriter(
-            chat=ctx.chat, disclaimer=ctx.disclaimer, append=ctx.append, strip_usage=prep.strip_usage
-        )
+        rewriter = ctx.answers.relay(prep)
         try:
             await _relay(resp, out, rewriter, rec)
         except ClientGone:
@@ -97,7 +117,7 @@ async def stream(
         return out
 
 
-async def _relay(resp: Response, out: web.StreamResponse, rewriter: StreamRewriter, rec: Record) -> None:
+async def _relay(resp: Response, out: web.StreamResponse, rewriter: Relay, rec: Record) -> None:
     perf, feed, write = time.perf_counter, rewriter.feed, out.write  # the per-chunk loop: locals only
     async for data in resp:
         t0 = perf()
@@ -128,17 +148,15 @@ async def _write(out: web.StreamResponse, data: bytes) -> None:
 class Context:
     """What one request's forwarding needs to know; built once per request by the app."""
 
-    __slots__ = ("append", "chat", "disclaimer", "headers", "metrics", "upstream_headers")
+    __slots__ = ("answers", "headers", "metrics", "upstream_headers")
 
     def __init__(
         self,
         *,
-        chat: bool,
-        disclaimer: str,
-        append: bool,
+        answers: Answers,  # the API's way of putting the disclaimer on answers (rewrite/answers.py)
         headers: dict[str, str],
         upstream_headers: dict[str, str],
         metrics: GatewayMetrics,
     ) -> None:
-        self.chat, self.disclaimer, self.append = chat, disclaimer, append
+        self.answers = answers
         self.headers, self.upstream_headers, self.metrics = headers, upstream_headers, metrics

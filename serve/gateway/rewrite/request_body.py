@@ -10,10 +10,16 @@ import orjson
 
 from serve.gateway.errors import bad_request, model_not_found
 from serve.gateway.rewrite import disclaimer as disc
+from serve.gateway.rewrite.image_budget import ImageBudget, plan
 from serve.gateway.rewrite.images import ImagePart, check_count, image_parts
 
 # Keeps salts apart from any other use of the same key hash.
 SALT_CONTEXT = b"medgemma-serve cache salt v1:"
+# The constraints of vLLM 0.32's `structured_outputs` (vllm/sampling_params.py, StructuredOutputsParams).
+STRUCTURED_KINDS = ("json", "regex", "choice", "grammar", "json_object", "structural_tag")
+# Removed from vLLM, which now ignores them (vllm/entrypoints/serve/engine/protocol.py, _REMOVED_GUIDED_FIELDS);
+# a client that sends one still means to parse the answer.
+LEGACY_GUIDED = ("guided_json", "guided_regex", "guided_choice", "guided_grammar")
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,7 @@ class Parsed:
     model: str
     stream: bool
     images: list[ImagePart]  # checked (decoded) separately: that is blocking work
+    machine_readable: bool = False  # see machine_readable()
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,7 @@ class Prepared:
     model: str
     stream: bool
     strip_usage: bool  # we asked the engine for usage in a stream; the client did not
+    machine_readable: bool = False  # the answer's content is the engine's, byte for byte (no appended text)
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
@@ -99,29 +107,57 @@ def ask_for_usage(body: dict[str, Any]) -> bool:
     return True
 
 
-def parse(raw: bytes, served: list[str], *, chat: bool, max_images: int | None = None) -> Parsed:
-    """Everything the gateway must read of a request, checked; refusals are 4xx GatewayErrors."""
+def parse(
+    raw: bytes,
+    served: list[str],
+    *,
+    chat: bool,
+    max_images: int | None = None,
+    budget: ImageBudget | None = None,
+) -> Parsed:
+    """Everything the gateway must read of a request, checked; refusals are 4xx GatewayErrors. With a `budget`
+    (the gateway's), images are counted against the engine's limits with a volume's slices, before decoding."""
     body = parse_json(raw)
     model = check_model(body, served)
     stream = check_stream(body)
     images: list[ImagePart] = []
     if chat:
         images = image_parts(check_messages(body))
-        check_count(images, max_images)
-    return Parsed(body, model, stream, images)
+        if budget is not None:
+            images = plan(images, body, len(raw), budget)
+        else:
+            check_count(images, max_images)
+    return Parsed(body, model, stream, images, machine_readable(body))
 
 
-def finalize(parsed: Parsed, disclaimer: str, *, chat: bool, cache_salt: str | None = None) -> Prepared:
+def machine_readable(body: dict[str, Any]) -> bool:
+    """True if the request asks for output a program parses: a non-text `response_format` (json_object,
+    json_schema, structural_tag), any `structured_outputs` constraint (or a legacy guided_* field), or `tools`
+    unless `tool_choice` is "none". Malformed values are vLLM's to refuse; here they only must not raise."""
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
+        return True
+    constraints = body.get("structured_outputs")
+    if isinstance(constraints, dict) and any(constraints.get(k) is not None for k in STRUCTURED_KINDS):
+        return True
+    if any(body.get(k) is not None for k in LEGACY_GUIDED):
+        return True
+    return bool(body.get("tools")) and body.get("tool_choice") != "none"
+
+
+def finalize(
+    parsed: Parsed, disclaimer: str, *, chat: bool, cache_salt: str | None = None, thinking: bool = False
+) -> Prepared:
     """The body for the engine: the disclaimer merged into the system turn, usage asked for in streams, client
     media ids dropped, and the tenant's cache salt (see tenant_salt) in place of any the client sent."""
     body = parsed.body
     if chat:
-        body["messages"] = disc.merge_system(body["messages"], disclaimer)
+        body["messages"] = disc.merge_system(body["messages"], disclaimer, thinking=thinking)
         drop_media_ids(body["messages"])
     if cache_salt is not None:
         body["cache_salt"] = cache_salt
     strip = ask_for_usage(body) if parsed.stream else False
-    return Prepared(encode(body), parsed.model, parsed.stream, strip)
+    return Prepared(encode(body), parsed.model, parsed.stream, strip, parsed.machine_readable)
 
 
 def drop_media_ids(messages: list[dict[str, Any]]) -> None:

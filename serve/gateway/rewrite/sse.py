@@ -9,6 +9,7 @@ import orjson
 
 from serve.gateway.errors import engine_failed
 from serve.gateway.rewrite import disclaimer as disc
+from serve.gateway.rewrite import reasoning
 
 DONE = b"data: [DONE]"
 USAGE_MARK = b'"choices":[]'
@@ -21,13 +22,17 @@ class StreamRewriter:
     """Feed it upstream bytes; it returns what to write to the client, and keeps timing and usage.
 
     Complete frames are released as soon as they arrive (a partial frame waits for its end). It parses JSON
-    only for the first frame (id/model for our own chunk), finish frames and the usage frame.
+    only for the first frame (id/model for our own chunk), finish frames and the usage frame. Every stream ends
+    with a disclaimer-only chunk before usage and [DONE]; with `append`, a plain-text choice also gets the
+    disclaimer's content chunk just before its finish_reason (never after it). A machine-readable request's
+    content is relayed as the engine sent it.
     """
 
     chat: bool
     disclaimer: str
     append: bool
     strip_usage: bool
+    machine_readable: bool = False
     usage: dict[str, Any] | None = None
     first_token_at: float | None = None
     last_token_at: float | None = None
@@ -36,13 +41,13 @@ class StreamRewriter:
     _buf: bytearray = field(default_factory=bytearray)  # a partial frame, waiting for its end
     _searched: int = 0  # bytes of _buf already searched for a frame end
     _meta: dict[str, Any] | None = None
-    _finished: list[int] = field(default_factory=list)
     _disclaimed: bool = False
     _errored: bool = False
 
     def __post_init__(self) -> None:
         self._content = b'"content":"' if self.chat else b'"text":"'
         self._empty = b'"content":""' if self.chat else b'"text":""'
+        self._append = self.append and not self.machine_readable
 
     def feed(self, data: bytes, now: float) -> bytes:
         block = self._complete_frames(data)
@@ -50,7 +55,11 @@ class StreamRewriter:
             return b""
         self._time(block, now)
         if self._meta is not None and not (
-            FINISH_MARK in block or USAGE_MARK in block or DONE in block or ERROR_MARK in block
+            FINISH_MARK in block
+            or USAGE_MARK in block
+            or DONE in block
+            or ERROR_MARK in block
+            or reasoning.MARK in block
         ):
             return (
                 block  # the common case: token frames, relayed untouched (no generator: this runs per chunk)
@@ -91,7 +100,8 @@ class StreamRewriter:
         return engine_failed("the stream ended before it was complete").to_sse()
 
     def _time(self, block: bytes, now: float) -> None:
-        tokens = block.count(self._content) - block.count(self._empty)
+        # A thought's tokens are tokens too: TTFT is the first token generated, whether thought or answer.
+        tokens = block.count(self._content) - block.count(self._empty) + block.count(reasoning.MARK)
         if tokens <= 0:
             return
         if self.first_token_at is None:
@@ -111,16 +121,20 @@ class StreamRewriter:
         if frame.startswith(ERROR_MARK):
             self._errored = True
             return frame + b"\n\n"
-        needs_json = self._meta is None or USAGE_MARK in frame or FINISH_MARK in frame
+        thought = self.chat and reasoning.MARK in frame
+        needs_json = self._meta is None or USAGE_MARK in frame or FINISH_MARK in frame or thought
         chunk = _load(frame) if needs_json else None
         if chunk is None:
             return frame + b"\n\n"
+        if thought and reasoning.alias_choices(chunk, "delta"):
+            frame = b"data: " + orjson.dumps(chunk)
         if self._meta is None:
             self._meta = {k: chunk[k] for k in ("id", "object", "created", "model") if k in chunk}
         if chunk.get("choices") == [] and "usage" in chunk:
             self.usage = chunk["usage"]
             return self._disclaimer_frames() + (b"" if self.strip_usage else frame + b"\n\n")
-        self._finished += [c.get("index", 0) for c in chunk.get("choices") or () if c.get("finish_reason")]
+        if self._append and FINISH_MARK in frame:
+            return disc.around_finish(frame + b"\n\n", chunk, self.disclaimer, chat=self.chat)
         return frame + b"\n\n"
 
     def _disclaimer_frames(self) -> bytes:
@@ -128,10 +142,7 @@ class StreamRewriter:
             return b""
         self._disclaimed = True
         meta = self._meta or {"object": "chat.completion.chunk" if self.chat else "text_completion"}
-        indices = sorted(set(self._finished)) or [0]
-        return b"".join(
-            disc.stream_frame(meta, i, self.disclaimer, chat=self.chat, append=self.append) for i in indices
-        )
+        return disc.final_frame(meta, self.disclaimer)
 
 
 def frame_end(buf: bytes | bytearray, start: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from serve.gateway.rewrite.sse import StreamRewriter
+from serve.gateway.rewrite.answers import Relay
 from serve.gateway.telemetry.access_log import AccessLog
 from serve.gateway.telemetry.metrics import OTHER_MODEL, GatewayMetrics
 
@@ -27,7 +27,7 @@ class Record:
     ttft: float | None = None
 
 
-def observe_stream(rec: Record, rewriter: StreamRewriter, metrics: GatewayMetrics) -> None:
+def observe_stream(rec: Record, rewriter: Relay, metrics: GatewayMetrics) -> None:
     labels = (rec.route, rec.model)
     if rewriter.first_token_at is not None:
         rec.ttft = rewriter.first_token_at - rec.started
