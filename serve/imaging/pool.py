@@ -13,6 +13,7 @@ import resource
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 
@@ -110,12 +111,18 @@ class ImagePool:
 
     async def run(self, media: str, payload: str, frame: int | None) -> Encoded | None:
         """One image job; cancelling the caller cancels the job (and ends its worker if it had begun)."""
-        args = (media, payload, frame, self.settings)
+        result: Encoded | None = await self.call(self.job, media, payload, frame)
+        return result
+
+    async def call(self, fn: Callable[..., Any], *args: object) -> Any:
+        """Any image job kind: `fn(*args, settings)` in a worker (a module-level function: jobs are pickled by
+        name), with run()'s time limit, crash handling and cancellation. Volumes use it for their phases."""
+        args = (*args, self.settings)
         if self._pool is None:
-            return await asyncio.to_thread(self.job, *args)
+            return await asyncio.to_thread(fn, *args)
         try:
             async with self._free:
-                return await self._submit(self.job, *args)
+                return await self._submit(fn, *args)
         except TimeoutError:
             raise ImageRefused(
                 "image_decode_failed",

@@ -4,8 +4,8 @@ sent (serve/imaging decodes DICOM and rasters, windows and shrinks them)."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from serve.config import ImageSettings
 from serve.gateway.errors import bad_request
@@ -14,13 +14,23 @@ from serve.gateway.rewrite.remote_url import check_remote
 from serve.imaging.normalise import Encoded
 from serve.imaging.pool import ImagePool
 
-KNOWN_PART_TYPES = ("text", "image_url")
+if TYPE_CHECKING:
+    from serve.gateway.rewrite.image_budget import Room
+    from serve.gateway.rewrite.volume_request import VolumeSpec
+
+# 'image_dicom': a CT or MR series the gateway expands into slices (serve/gateway/rewrite/volumes.py).
+KNOWN_PART_TYPES = ("text", "image_url", "image_dicom")
 
 
 @dataclass(frozen=True)
 class ImagePart:
     where: str  # e.g. "messages[1].content[0]" for error messages
     part: dict[str, Any]
+    # Volume parts: the list holding the part (its slices replace it there), the checked spec and the room the
+    # request leaves it (serve/gateway/rewrite/image_budget.py).
+    content: list[Any] | None = field(default=None, compare=False, repr=False)
+    volume: VolumeSpec | None = None
+    room: Room | None = None
 
 
 def image_parts(messages: list[dict[str, Any]]) -> list[ImagePart]:
@@ -35,12 +45,13 @@ def image_parts(messages: list[dict[str, Any]]) -> list[ImagePart]:
             kind = part.get("type")
             if kind not in KNOWN_PART_TYPES:
                 raise bad_request(
-                    f"{where}: content part type {kind!r} is not supported; use 'text' or 'image_url'.",
+                    f"{where}: content part type {kind!r} is not supported; use 'text', 'image_url' or "
+                    "'image_dicom'.",
                     where,
                     "unsupported_content_part",
                 )
-            if kind == "image_url":
-                found.append(ImagePart(where, part))
+            if kind in ("image_url", "image_dicom"):
+                found.append(ImagePart(where, part, content))
     return found
 
 
@@ -94,9 +105,15 @@ def forward_instead(item: ImagePart, encoded: Encoded) -> None:
 
 
 async def ingest_images(parts: list[ImagePart], settings: ImageSettings, pool: ImagePool) -> None:
-    """Decode, check and (when configured) normalise every image part: one job per image on the image pool."""
+    """Decode, check and (when configured) normalise every image part: one job per image on the image pool; a
+    volume part becomes its slices' image parts (serve/gateway/rewrite/volumes.py)."""
+    from serve.gateway.rewrite import volumes  # it builds on this module's parts
+
     jobs, items = [], []
+    volume_parts = [item for item in parts if volumes.is_volume(item.part)]
     for item in parts:
+        if item in volume_parts:
+            continue
         url, frame = image_url(item), requested_frame(item)
         if not url.startswith("data:"):
             if frame is not None:
@@ -111,3 +128,4 @@ async def ingest_images(parts: list[ImagePart], settings: ImageSettings, pool: I
     for item, encoded in zip(items, await run_jobs(jobs, pool), strict=True):
         if encoded is not None:
             forward_instead(item, encoded)
+    await volumes.expand(volume_parts, settings, pool)

@@ -1,0 +1,145 @@
+"""Phase 2 of a volume, in an image worker: one slice's pixels through the CT or MR recipe, resized and encoded
+as the model's image (a data URL, base64 included, so the gateway's event loop never encodes it). For MR, a first
+pass reports each sampled slice's value range: the recipe needs the series' extremes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.pixels import apply_modality_lut, pixel_array
+from pydicom.uid import UID
+
+from serve.config import ImageSettings
+from serve.imaging import dicom, inflate, normalise, recipes
+from serve.imaging.errors import ImageRefused
+from serve.imaging.frame_ranges import PixelLayout, fragments_of
+from serve.imaging.frames import check_frame
+
+
+@dataclass(frozen=True)
+class SliceTask:
+    # Base64 of the whole object (a data URL, from `offset`) or of the bytes around one frame of a multi-frame
+    # object; or the object's own bytes (a DICOMweb instance: nothing to decode).
+    text: str | bytes
+    modality: str  # "CT" or "MR"
+    slope: float = 1.0  # a cut frame's rescale (a whole object's own header says its own)
+    intercept: float = 0.0
+    layout: PixelLayout | None = None  # set for a cut frame: how to decode its bytes on their own
+    skip: int = 0  # bytes before the frame once `text` is decoded (a cut starts on a base64 boundary)
+    length: int = 0
+    mr_range: tuple[float, float] | None = None  # the series' (min, max), for the MR recipe
+    offset: int = 0  # where the base64 begins in `text` (a whole data URL is sent as the request holds it)
+
+
+def render(task: SliceTask, settings: ImageSettings) -> str:
+    """The slice as the data URL the engine is sent."""
+    with refusals(settings):
+        pixels, to_hu, table = stored(task, settings)
+        if task.modality == "CT":
+            rgbx = recipes.ct_rgbx(pixels, table, to_hu)
+            rows, cols = pixels.shape
+            img = Image.frombuffer("RGBX", (cols, rows), rgbx, "raw", "RGBX", 0, 1).convert("RGB")
+        else:
+            low, high = task.mr_range or recipes.value_range(pixels)
+            img = Image.fromarray(recipes.mr_gray(pixels, low, high))
+        # As the single-image path: normalisation off sends the full-size slice, losslessly.
+        encoded = normalise.normalise(img, settings) if settings.normalize else normalise.lossless(img)
+        return encoded.data_url()
+
+
+def value_range(task: SliceTask, settings: ImageSettings) -> tuple[float, float]:
+    with refusals(settings):
+        return recipes.value_range(stored(task, settings)[0])
+
+
+@contextmanager
+def refusals(settings: ImageSettings) -> Iterator[None]:
+    """Untrusted bytes through pydicom and third-party codecs: any failure is a bad object (as in dicom.decode),
+    and running out of the worker's memory cap is an object too large."""
+    try:
+        yield
+    except (ImageRefused, KeyboardInterrupt, SystemExit):
+        raise
+    except MemoryError:
+        raise ImageRefused(
+            "image_too_large",
+            f"decoding the slice needs more than an image worker's {settings.worker_memory_mb} MiB.",
+        ) from None
+    except BaseException as exc:  # incl. a Rust decoder's panic (a BaseException), as in dicom.decode
+        raise ImageRefused(
+            "invalid_dicom",
+            f"the DICOM pixel data cannot be read ({type(exc).__name__}: truncated or corrupt?)",
+        ) from None
+
+
+def stored(task: SliceTask, settings: ImageSettings) -> tuple[np.ndarray, recipes.ToHU, np.ndarray | None]:
+    """The slice's stored values, its values-to-HU function and, where one applies, its CT lookup table."""
+    if isinstance(task.text, bytes):
+        data = task.text
+    else:
+        try:
+            data = base64.b64decode(task.text[task.offset :] if task.offset else task.text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ImageRefused("invalid_base64", "the DICOM data is not valid base64.") from None
+    ds = frame_dataset(task, data) if task.layout else whole_object(data, settings)
+    frames = dicom.check(ds, settings)
+    check_frame(ds, 0, frames, settings)
+    pixels = pixel_array(ds, index=0)
+    if pixels.ndim != 2:
+        raise ImageRefused("invalid_series", "a volume's slices must be single-sample (monochrome) images.")
+    if ds.get("ModalityLUTSequence"):
+        return pixels, lambda values: apply_modality_lut(values, ds), None
+    slope, intercept = (task.slope, task.intercept) if task.layout else rescale_of(ds)
+    to_hu = recipes.rescale(slope, intercept)
+    usable = task.modality == "CT" and pixels.dtype.type in recipes.LUT_DTYPES
+    return pixels, to_hu, ct_table(pixels.dtype.str, slope, intercept) if usable else None
+
+
+def whole_object(data: bytes, settings: ImageSettings) -> Any:
+    if len(data) > settings.max_image_bytes:
+        raise ImageRefused(
+            "image_too_large", f"a slice is {len(data)} bytes; the limit is {settings.max_image_bytes}."
+        )
+    return dicom.read(inflate.undeflated(data, settings))
+
+
+def frame_dataset(task: SliceTask, data: bytes) -> Dataset:
+    """One frame cut from a multi-frame object, as a single-frame dataset the usual checks and decoders take."""
+    layout = task.layout
+    assert layout is not None
+    frame = data[task.skip : task.skip + task.length]
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = UID(layout.transfer_syntax)
+    for keyword, value in layout.attributes.items():
+        setattr(ds, keyword, value)
+    ds.NumberOfFrames = 1
+    if layout.encapsulated:
+        ds.add_new(0x7FE00010, "OB", encapsulate([b"".join(fragments_of(frame))]))
+    else:
+        ds.add_new(0x7FE00010, "OW" if int(ds.BitsAllocated) > 8 else "OB", frame)
+    return ds
+
+
+def rescale_of(ds: Any) -> tuple[float, float]:
+    slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    return (
+        float(slope) if slope not in (None, "") else 1.0,
+        float(intercept) if intercept not in (None, "") else 0.0,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def ct_table(dtype: str, slope: float, intercept: float) -> np.ndarray:
+    """One table per dtype, slope and intercept, kept in the worker: a series usually shares all three."""
+    return recipes.ct_table(np.dtype(dtype), recipes.rescale(slope, intercept))
