@@ -80,9 +80,8 @@ class Stack:
             base_url=self.gateway_url + "/v1",
             api_key="local",
             max_retries=0,
-            timeout=120,
             default_headers=headers,
-            **kw,
+            **{"timeout": 120, **kw},
         )
 
     def engine_client(self) -> OpenAI:
@@ -92,12 +91,10 @@ class Stack:
 def _profile(tmp: Path, dicomweb_url: str | None = None) -> Path:
     raw = yaml.safe_load((ROOT / "configs" / "cpu-demo.yaml").read_text())
     raw["engine"]["port"] = free_port()
-    # Random weights fill any whitespace a JSON grammar allows until max_tokens; compact JSON always ends (vLLM
-    # 0.32 reads disable_any_whitespace from the engine config only, not per request).
-    raw["vllm"]["structured-outputs-config"] = {"backend": "xgrammar", "disable_any_whitespace": True}
-    # vLLM 0.32 returns tool_calls (even for a named tool_choice) only with a tool parser; Gemma 3 has no official
-    # one, and for a named or "required" choice any JSON-argument parser builds the call from the forced JSON.
-    raw["vllm"].update({"enable-auto-tool-choice": True, "tool-call-parser": "pythonic"})
+    # cpu-demo.yaml itself sets compact JSON (structured-outputs-config) and a tool-call parser: tests need both.
+    assert (
+        raw["vllm"]["structured-outputs-config"]["disable_any_whitespace"] and raw["vllm"]["tool-call-parser"]
+    )
     # Test-only: forces the token ids a request scripts (vllm_xargs.script), so the random model can emit MedGemma's
     # thinking markers in order; inert for every other request. Importable from this clone in vLLM's processes.
     raw["vllm"]["logits-processors"] = [SCRIPTED_TOKENS]

@@ -64,6 +64,9 @@ def test_ray_config_on_cpu_carries_the_profiles_engine_options_and_env():
         "generation_config": "vllm",
         "reasoning_parser_plugin": str(REPO_ROOT / "serve/engine/reasoning_parser.py"),  # absolute
         "reasoning_parser": "medgemma",
+        "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
+        "enable_auto_tool_choice": True,
+        "tool_call_parser": "pythonic",
         "allowed_media_domains": ["remote-images-refused.invalid"],
     }
     assert cfg["runtime_env"] == {

@@ -18,9 +18,11 @@ from serve.gateway.dicomweb.request import OPTIONS as REFERENCE_OPTIONS
 from serve.gateway.dicomweb.request import DicomwebSource, dicomweb_source
 from serve.gateway.errors import GatewayError, bad_request
 from serve.gateway.rewrite.images import ImagePart, parse_data_url
+from serve.gateway.rewrite.inline_media import resolve
 
 DICOM_MEDIA = "application/dicom"
-OPTIONS = ("dicom_source", "max_slices", "slice_labels", *REFERENCE_OPTIONS)  # the latter: DICOMweb sources only
+# The reference options (the client's credential, whole-slide patches) apply to DICOMweb sources only.
+OPTIONS = ("dicom_source", "max_slices", "slice_labels", *REFERENCE_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def volume_spec(item: ImagePart, settings: VolumeSettings) -> VolumeSpec:
             where,
             "too_many_objects",
         )
-    found = [inline(at, url) for at, url in located]
+    found = [inline(at, resolve(url, item.media)) for at, url in located]
     sources = [s for s in found if isinstance(s, InlineSource)]
     references = tuple(s for s in found if isinstance(s, DicomwebSource))
     return VolumeSpec(where, sources, slice_count(options, key, settings), labels(options, key), references)
