@@ -145,7 +145,8 @@ async def serve(script: Script, host: str, port: int) -> None:
     answers = Answers(script)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: FastUpstream(answers), host, port, backlog=1024)
-    print(f"fast fake upstream on {host}:{port}", flush=True)
+    bound = server.sockets[0].getsockname()[1]  # port 0: the one the system chose
+    print(f"fast fake upstream on {host}:{bound}", flush=True)
     async with server:
         await server.serve_forever()
 

@@ -28,7 +28,8 @@ class StoreSettings(Strict):
     kind: Literal["sqlite", "postgres"] = "sqlite"
     dsn_env: str | None = None  # the environment variable holding the libpq DSN (with its password)
     pool_max: int = Field(10, gt=0)
-    timeout_s: float = Field(3.0, gt=0)  # connect/checkout wait before model routes answer 503
+    # postgres: connect/checkout wait; sqlite: the wait for the file's lock. Past it, model routes answer 503.
+    timeout_s: float = Field(3.0, gt=0)
 
     @model_validator(mode="after")
     def _postgres_names_its_dsn(self) -> StoreSettings:

@@ -13,7 +13,7 @@ from serve.gateway.stores.sqlite import SqliteAckStore
 def store_from_settings(settings: TermsSettings, environ: Mapping[str, str] | None = None) -> AckStore:
     """The configured store: SQLite (embedded, migrated on open) or PostgreSQL (migrated explicitly)."""
     if settings.store.kind == "sqlite":
-        return SqliteAckStore(settings.database)
+        return SqliteAckStore(settings.database, timeout_s=settings.store.timeout_s)
     from serve.gateway.stores.postgres import PostgresAckStore  # psycopg only where PostgreSQL is configured
 
     chosen = settings.store
