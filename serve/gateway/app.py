@@ -108,9 +108,11 @@ def create_app(
 
 async def _start(app: web.Application) -> None:
     await app[GATEWAY].image_pool.start()  # the first request with an image does not wait for workers
+    app[GATEWAY].loop_lag.start()
 
 
 async def _stop(app: web.Application) -> None:
+    app[GATEWAY].loop_lag.stop()
     await app[GATEWAY].upstream.close()
     await app[GATEWAY].access_log.close()  # every line written, off the loop
     await app[GATEWAY].store.close()

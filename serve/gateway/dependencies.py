@@ -20,6 +20,7 @@ from serve.gateway.lifecycle import Lifecycle
 from serve.gateway.rewrite.image_budget import ImageBudget
 from serve.gateway.stores.base import AckStore
 from serve.gateway.telemetry.access_log import AccessLog
+from serve.gateway.telemetry.loop_lag import LoopLag
 from serve.gateway.telemetry.metrics import GatewayMetrics
 from serve.imaging.pool import ImagePool
 
@@ -74,6 +75,7 @@ class Gateway:
     health: SharedProbe = field(init=False)
     bodies: BodyBudget = field(init=False)  # request bodies buffered across requests in flight
     lifecycle: Lifecycle = field(init=False)  # serving, draining, closing (serve/gateway/drain.py)
+    loop_lag: LoopLag = field(init=False)  # the event loop's own stall meter, started with the app
 
     @property
     def settings(self) -> GatewaySettings:
@@ -84,6 +86,7 @@ class Gateway:
         text = " ".join(self.settings.disclaimer.text.split()).encode("ascii", "replace").decode()
         self._disclaimer_header = (self.settings.disclaimer.header, text)
         self.lifecycle = Lifecycle()
+        self.loop_lag = LoopLag(self.metrics.loop_lag)
         self.health = SharedProbe(HEALTH_TTL_S)  # /health: one engine probe per second at most
         client = self.settings.client
         self.bodies = BodyBudget(

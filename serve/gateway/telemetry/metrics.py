@@ -29,6 +29,8 @@ LATENCY_BUCKETS = (
 )
 TOKEN_GAP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
 OVERHEAD_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
+# How late a 100 ms timer fires: a healthy loop is late by well under a millisecond.
+LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 OTHER_MODEL = "other"
 
 
@@ -109,6 +111,14 @@ class GatewayMetrics:
         )
         self.completion_tokens = counter(
             "completion_tokens_total", "Completion tokens reported by the engine.", ["model"]
+        )
+        # Starts when a 100 ms timer is due, ends when the event loop runs it: every stream of the gateway waits
+        # at least this long whenever something holds the loop (serve/gateway/telemetry/loop_lag.py).
+        self.loop_lag = Histogram(
+            f"{PREFIX}_event_loop_lag_seconds",
+            "How late the event loop ran a periodic timer.",
+            buckets=LOOP_LAG_BUCKETS,
+            registry=registry,
         )
 
     def count_tokens(self, model: str, usage: object) -> tuple[int, int]:
