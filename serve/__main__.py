@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import signal
@@ -117,11 +116,11 @@ def _engine_command(profile: Profile) -> str:
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    with contextlib.suppress(ImportError):
+    try:
         import uvloop
-
-        return uvloop.run(coro)
-    return asyncio.run(coro)
+    except ImportError:  # only the import: an ImportError inside the run is the run's own failure
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 async def _serve(args: argparse.Namespace, profile: Profile) -> int:

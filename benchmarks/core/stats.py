@@ -34,7 +34,7 @@ def distribution(values: Sequence[float], scale: float = 1000.0) -> dict[str, fl
     """mean and p50/p90/p99 in ms (scale converts from seconds); None when there is nothing to measure."""
     if not values:
         return {"mean": None, **{f"p{q}": None for q in PERCENTILES}}
-    out = {"mean": scale * sum(values) / len(values)}
+    out: dict[str, float | None] = {"mean": scale * sum(values) / len(values)}
     out.update({f"p{q}": scale * percentile(values, q) for q in PERCENTILES})
     return out
 

@@ -1,0 +1,1 @@
+"""Rolling restarts of gateways behind HAProxy under streaming load: zero failed requests."""
