@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from serve.gateway.errors import GatewayError, bad_request
 
 RETRY_AFTER_S = "1"
+# Larger bodies are copied into one buffer as they arrive: joining a CT volume's 60 MB at the end held the event
+# loop ~35 ms at once. Smaller ones keep the join (one chunk: no copy at all).
+FILL_IN_PLACE_BYTES = 1 << 20
 
 
 class BodyBudget:
@@ -56,6 +59,8 @@ class BodyBudget:
 
     async def _read(self, request: web.BaseRequest, declared: int | None) -> bytes:
         content, chunks = request.content, []
+        if declared is not None and declared >= FILL_IN_PLACE_BYTES:
+            return await _fill(content)
         if declared is not None:
             while chunk := await content.readany():
                 chunks.append(chunk)
@@ -72,6 +77,16 @@ class BodyBudget:
             self.release(sum(map(len, chunks)))
             raise
         return b"".join(chunks)
+
+
+async def _fill(content: StreamReader) -> bytes:
+    """The body in one growing buffer, each chunk copied in as it comes (bytearray(n) would zero, and so touch,
+    all of it at once; growing reallocates in place)."""
+    body = bytearray()
+    while chunk := await content.readany():
+        body += chunk
+    # Typed bytes: every reader (orjson, the cut, len, slices, writelines) takes a bytearray as it takes bytes.
+    return body  # type: ignore[return-value]
 
 
 def too_large(limit: int) -> GatewayError:

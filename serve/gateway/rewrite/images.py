@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from serve.config import ImageSettings
 from serve.gateway.errors import bad_request
 from serve.gateway.rewrite.image_jobs import ImageJob, run_jobs
+from serve.gateway.rewrite.inline_media import InlineMedia, resolve
 from serve.gateway.rewrite.remote_url import check_remote
 from serve.imaging.normalise import Encoded
 from serve.imaging.pool import ImagePool
@@ -31,9 +32,10 @@ class ImagePart:
     content: list[Any] | None = field(default=None, compare=False, repr=False)
     volume: VolumeSpec | None = None
     room: Room | None = None
+    media: InlineMedia | None = field(default=None, compare=False, repr=False)  # resolves cut data URLs
 
 
-def image_parts(messages: list[dict[str, Any]]) -> list[ImagePart]:
+def image_parts(messages: list[dict[str, Any]], media: InlineMedia | None = None) -> list[ImagePart]:
     """Every image part, after checking that each content part is of a type this model takes."""
     found = []
     for i, message in enumerate(messages):
@@ -51,7 +53,7 @@ def image_parts(messages: list[dict[str, Any]]) -> list[ImagePart]:
                     "unsupported_content_part",
                 )
             if kind in ("image_url", "image_dicom"):
-                found.append(ImagePart(where, part, content))
+                found.append(ImagePart(where, part, content, media=media))
     return found
 
 
@@ -66,7 +68,7 @@ def check_count(parts: list[ImagePart], limit: int | None) -> None:
 
 def image_url(item: ImagePart) -> str:
     spec = item.part.get("image_url")
-    url = spec.get("url") if isinstance(spec, dict) else spec
+    url = resolve(spec.get("url") if isinstance(spec, dict) else spec, item.media)
     if not isinstance(url, str) or not url:
         raise bad_request(
             f"{item.where}: 'image_url.url' must be a data URL or an allowed https URL.",

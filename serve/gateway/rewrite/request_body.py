@@ -12,6 +12,7 @@ from serve.gateway.errors import bad_request, model_not_found
 from serve.gateway.rewrite import disclaimer as disc
 from serve.gateway.rewrite.image_budget import ImageBudget, plan
 from serve.gateway.rewrite.images import ImagePart, check_count, image_parts
+from serve.gateway.rewrite.inline_media import InlineMedia, cut, restore
 
 # Keeps salts apart from any other use of the same key hash.
 SALT_CONTEXT = b"medgemma-serve cache salt v1:"
@@ -29,6 +30,7 @@ class Parsed:
     stream: bool
     images: list[ImagePart]  # checked (decoded) separately: that is blocking work
     machine_readable: bool = False  # see machine_readable()
+    media: InlineMedia | None = None  # large data URLs kept out of the parse (inline_media.py)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,12 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_json")
     return body
+
+
+def parse_document(raw: bytes) -> tuple[dict[str, Any], InlineMedia | None]:
+    """parse_json of the body with its large data URLs cut out first (placeholders in their place)."""
+    doc, media = cut(raw)
+    return parse_json(doc), media
 
 
 def check_model(body: dict[str, Any], served: list[str]) -> str:
@@ -117,17 +125,17 @@ def parse(
 ) -> Parsed:
     """Everything the gateway must read of a request, checked; refusals are 4xx GatewayErrors. With a `budget`
     (the gateway's), images are counted against the engine's limits with a volume's slices, before decoding."""
-    body = parse_json(raw)
+    body, media = parse_document(raw)
     model = check_model(body, served)
     stream = check_stream(body)
     images: list[ImagePart] = []
     if chat:
-        images = image_parts(check_messages(body))
+        images = image_parts(check_messages(body), media)
         if budget is not None:
             images = plan(images, body, len(raw), budget)
         else:
             check_count(images, max_images)
-    return Parsed(body, model, stream, images, machine_readable(body))
+    return Parsed(body, model, stream, images, machine_readable(body), media)
 
 
 def machine_readable(body: dict[str, Any]) -> bool:
@@ -157,7 +165,7 @@ def finalize(
     if cache_salt is not None:
         body["cache_salt"] = cache_salt
     strip = ask_for_usage(body) if parsed.stream else False
-    return Prepared(encode(body), parsed.model, parsed.stream, strip, parsed.machine_readable)
+    return Prepared(encode(body, parsed.media), parsed.model, parsed.stream, strip, parsed.machine_readable)
 
 
 def drop_media_ids(messages: list[dict[str, Any]]) -> None:
@@ -182,11 +190,11 @@ def tenant_salt(key_hash: str | None) -> str | None:
     return hashlib.sha256(SALT_CONTEXT + key_hash.encode()).hexdigest()
 
 
-def encode(body: dict[str, Any]) -> bytes:
+def encode(body: dict[str, Any], media: InlineMedia | None = None) -> bytes:
     """orjson parses 1024 levels deep but writes only 255: deeper input is the client's error, found here at no
-    per-request cost (no depth walk)."""
+    per-request cost (no depth walk). Data URLs cut from the request and left alone go back as they came."""
     try:
-        return orjson.dumps(body)
+        return restore(orjson.dumps(body), media)
     except orjson.JSONEncodeError:
         raise bad_request(
             "The request body nests arrays or objects too deeply (at most 255 levels).", code="json_too_deep"

@@ -10,6 +10,7 @@ from serve.gateway.errors import bad_request
 from serve.gateway.rewrite import disclaimer as disc
 from serve.gateway.rewrite.image_budget import ImageBudget, plan
 from serve.gateway.rewrite.images import ImagePart
+from serve.gateway.rewrite.inline_media import InlineMedia
 from serve.gateway.rewrite.request_body import (
     Parsed,
     Prepared,
@@ -17,7 +18,7 @@ from serve.gateway.rewrite.request_body import (
     check_stream,
     encode,
     machine_readable,
-    parse_json,
+    parse_document,
 )
 
 # Content parts vLLM 0.32 reads as text or images (vllm/renderers/chat_utils.py, MM_PARSER_MAP).
@@ -35,18 +36,18 @@ NOT_STORED = (
 def parse(raw: bytes, served: list[str], *, budget: ImageBudget | None = None) -> Parsed:
     """Everything the gateway must read of a Responses request, checked; refusals are 4xx GatewayErrors. With
     the gateway's `budget`, the body size and the images are checked as chat's are, before any is decoded."""
-    body = parse_json(raw)
+    body, media = parse_document(raw)
     model = check_model(body, served)
     stream = check_stream(body)
     refuse_stored_state(body)
     if not isinstance(body.get("instructions"), str | None):
         raise bad_request("'instructions' must be a string.", "instructions")
     items = check_input(body)
-    images = [_as_chat_part(where, part) for where, part in image_parts(items)]
+    images = [_as_chat_part(where, part, media) for where, part in image_parts(items)]
     # The answer's room is max_output_tokens here (plan() reads chat's max_tokens).
     answer = {"max_tokens": body.get("max_output_tokens")}
     images = plan(images, answer, len(raw), budget) if budget is not None else images
-    return Parsed(body, model, stream, images, is_machine_readable(body))
+    return Parsed(body, model, stream, images, is_machine_readable(body), media)
 
 
 def refuse_stored_state(body: dict[str, Any]) -> None:
@@ -152,17 +153,17 @@ def finalize(
         part.pop("uuid", None)  # as request_body.drop_media_ids: vLLM would take it as the image's identity
     if cache_salt is not None:
         body["cache_salt"] = cache_salt
-    return Prepared(encode(body), parsed.model, parsed.stream, False, parsed.machine_readable)
+    return Prepared(encode(body, parsed.media), parsed.model, parsed.stream, False, parsed.machine_readable)
 
 
-def _as_chat_part(where: str, part: dict[str, Any]) -> ImagePart:
+def _as_chat_part(where: str, part: dict[str, Any], media: InlineMedia | None = None) -> ImagePart:
     """An input_image as the chat image part images.ingest_images checks (its `frame` our DICOM extension, as
     in chat's image_url); finalize() writes the checked URL back. Chat-shaped image_url parts are checked as
     they are."""
     if part.get("type") != "input_image":
-        return ImagePart(where, part)
+        return ImagePart(where, part, media=media)
     spec = {"url": part.get("image_url"), **({"frame": part["frame"]} if "frame" in part else {})}
-    return ImagePart(where, {"type": "image_url", "image_url": spec})
+    return ImagePart(where, {"type": "image_url", "image_url": spec}, media=media)
 
 
 def _write_back_images(items: list[dict[str, Any]], checked: list[ImagePart]) -> None:

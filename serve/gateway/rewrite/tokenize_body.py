@@ -12,6 +12,7 @@ from serve.gateway.rewrite.request_body import (
     check_messages,
     check_model,
     finalize,
+    parse_document,
     parse_json,
 )
 
@@ -19,11 +20,11 @@ from serve.gateway.rewrite.request_body import (
 def parse_tokenize(raw: bytes, served: list[str], *, budget: ImageBudget | None = None) -> Parsed:
     """A prompt (as /v1/completions sends it) or chat messages (as /v1/chat/completions), never a stream. With
     the gateway's `budget`, the body size and the images are checked as chat's are, before any is decoded."""
-    body = parse_json(raw)
+    body, media = parse_document(raw)
     model = check_model(body, served)
     images: list[ImagePart] = []
     if "messages" in body:
-        images = image_parts(check_messages(body))
+        images = image_parts(check_messages(body), media)
     elif not isinstance(body.get("prompt"), str):
         raise bad_request(
             "/tokenize needs 'prompt' (a string) or 'messages' (as chat completions).", "prompt"
@@ -31,7 +32,7 @@ def parse_tokenize(raw: bytes, served: list[str], *, budget: ImageBudget | None 
     if budget is not None:
         images = plan(images, body, len(raw), budget)
     # machine_readable: the answer is token ids; only the `disclaimer` field is added to it.
-    return Parsed(body, model, False, images, machine_readable=True)
+    return Parsed(body, model, False, images, machine_readable=True, media=media)
 
 
 def finalize_tokenize(parsed: Parsed, disclaimer: str, *, thinking: bool = False) -> Prepared:

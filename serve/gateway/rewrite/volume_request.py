@@ -18,7 +18,7 @@ from serve.gateway.dicomweb.request import OPTIONS as REFERENCE_OPTIONS
 from serve.gateway.dicomweb.request import DicomwebSource, dicomweb_source
 from serve.gateway.errors import GatewayError, bad_request
 from serve.gateway.rewrite.images import ImagePart, parse_data_url
-from serve.gateway.rewrite.inline_media import resolve
+from serve.gateway.rewrite.inline_media import CutText, deferred
 
 DICOM_MEDIA = "application/dicom"
 # The reference options (the client's credential, whole-slide patches) apply to DICOMweb sources only.
@@ -28,7 +28,9 @@ OPTIONS = ("dicom_source", "max_slices", "slice_labels", *REFERENCE_OPTIONS)
 @dataclass(frozen=True)
 class InlineSource:
     where: str  # e.g. "messages[0].content[1].image_dicom.dicom_source[3]"
-    url: str  # the data URL as the request holds it: not copied, a series is hundreds of MB
+    # The data URL as the request holds it: not copied, a series is hundreds of MB (CutText: still in the body,
+    # see inline_media.py; it slices to str and reaches a worker as the str).
+    url: str | CutText
     start: int  # where its base64 begins
 
     @property
@@ -79,7 +81,7 @@ def volume_spec(item: ImagePart, settings: VolumeSettings) -> VolumeSpec:
             where,
             "too_many_objects",
         )
-    found = [inline(at, resolve(url, item.media)) for at, url in located]
+    found = [inline(at, deferred(url, item.media)) for at, url in located]
     sources = [s for s in found if isinstance(s, InlineSource)]
     references = tuple(s for s in found if isinstance(s, DicomwebSource))
     return VolumeSpec(where, sources, slice_count(options, key, settings), labels(options, key), references)
@@ -103,11 +105,12 @@ def sources_of(options: dict[str, Any], key: str, *, required: bool) -> list[Any
 
 
 def inline(where: str, url: Any) -> InlineSource | DicomwebSource:
-    if isinstance(url, str) and url.startswith(("https://", "http://")):
-        return dicomweb_source(where, url)  # checked against the configured servers when it is resolved
-    if not isinstance(url, str) or not url.startswith("data:"):
+    text = url[:256] if isinstance(url, CutText) else url  # a cut URL: only its header is read here
+    if isinstance(text, str) and text.startswith(("https://", "http://")):
+        return dicomweb_source(where, text)  # checked against the configured servers when it is resolved
+    if not isinstance(text, str) or not text.startswith("data:"):
         raise invalid(where, "must be a 'data:application/dicom;base64,...' URL")
-    header = url[: url.find(",") + 1] if "," in url[:256] else url[:256]
+    header = text[: text.find(",") + 1] if "," in text[:256] else text[:256]
     media, _ = parse_data_url(header, where)  # the header alone: the payload is not copied
     if media != DICOM_MEDIA:
         raise invalid(where, f"is {media!r}; a volume's objects are DICOM ('{DICOM_MEDIA}')")

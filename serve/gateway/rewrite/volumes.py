@@ -17,6 +17,7 @@ from serve.config import ImageSettings
 from serve.gateway.admission.limits import RETRY_AFTER_S
 from serve.gateway.errors import GatewayError, bad_request
 from serve.gateway.rewrite.images import ImagePart
+from serve.gateway.rewrite.inline_media import CutText, as_worker_text
 from serve.gateway.rewrite.volume_request import VolumeSpec, is_volume, volume_spec
 from serve.imaging import series
 from serve.imaging.errors import ImageRefused
@@ -100,13 +101,13 @@ async def headers_of(spec: VolumeSpec, settings: ImageSettings, pool: ImagePool)
 def task_for(s: series.Slice, spec: VolumeSpec, header: ObjectHeader, modality: str) -> SliceTask:
     source = spec.sources[s.source]
     if header.layout is None:  # the whole data URL goes, and the worker decodes from `start`: no copy here
-        return SliceTask(source.url, modality, offset=source.start)
+        return SliceTask(as_worker_text(source.url), modality, offset=source.start)
     start, end = header.layout.ranges[s.frame]
     text, skip = base64_cut(source.url, start, end, source.start)
     return SliceTask(text, modality, s.slope, s.intercept, header.layout, skip, end - start)
 
 
-def base64_cut(text: str, start: int, end: int, offset: int = 0) -> tuple[str, int]:
+def base64_cut(text: str | CutText, start: int, end: int, offset: int = 0) -> tuple[str, int]:
     """The base64 holding bytes [start, end) of what text[offset:] encodes, and how many decoded bytes precede
     `start` in it: base64 maps each 3 bytes to 4 characters (phase 1 decoded the whole payload strictly, so no
     whitespace shifts the arithmetic)."""

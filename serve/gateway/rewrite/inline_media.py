@@ -1,0 +1,162 @@
+"""Large base64 data URLs cut out of a request body before its JSON is parsed (pure): parsing a CT volume's 60 MB
+on the event loop held it ~100 ms; the cut document is a few kB. Each URL becomes a placeholder string, read
+back through `resolve` and put back, byte for byte, into the body forwarded to the engine by `restore`."""
+
+from __future__ import annotations
+
+import codecs
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any, cast
+
+from serve.gateway.errors import bad_request
+
+MIN_BODY_BYTES = 1 << 20  # smaller bodies keep the plain parse: one length check is all they pay
+MIN_URL_BYTES = 64 << 10
+# The strict shape of what is cut: `data:<type>/<subtype>;base64,` then the payload up to the next quote.
+HEADER = re.compile(rb"data:[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64};base64,")
+MAX_HEADER = 140
+# A placeholder is NUL, a per-request random token, the index, NUL: JSON spells NUL only as \u0000, and a client
+# cannot guess the token, so no client string is ever taken for one.
+NUL = "\x00"
+JSON_NUL = b"\\u0000"
+
+
+@dataclass(frozen=True)
+class InlineMedia:
+    raw: bytes  # the body as received: the URLs stay there, unparsed and uncopied
+    spans: tuple[tuple[int, int], ...]  # [start, end) of each URL's text in raw, quotes excluded
+    token: str
+
+    def placeholder(self, k: int) -> str:
+        return f"{NUL}{self.token}:{k}{NUL}"
+
+    def index(self, value: str) -> int | None:
+        """The span a placeholder names, None for any other string."""
+        head = NUL + self.token + ":"
+        if not (value.startswith(head) and value.endswith(NUL)):
+            return None
+        digits = value[len(head) : -1]
+        k = int(digits) if digits.isdigit() and digits.isascii() else -1
+        return k if 0 <= k < len(self.spans) and value == self.placeholder(k) else None
+
+    def url(self, k: int) -> str:
+        start, end = self.spans[k]
+        # Not UTF-8: the parser's refusal. (Raw control characters, which the parser also refuses, are not looked
+        # for here, a pass over every payload: the worker's strict base64 decode refuses them, also with a 400.)
+        try:
+            return str(memoryview(self.raw)[start:end], "utf-8")
+        except UnicodeDecodeError:
+            raise bad_request(
+                "The request body is not valid JSON: str is not valid UTF-8.", code="invalid_json"
+            ) from None
+
+
+class CutText:
+    """A cut data URL left in the request body for a worker: a slice reads those characters alone, and pickling
+    (done by the pool's own thread) makes the str in the worker, so the event loop never copies the whole URL.
+    Bytes that are not UTF-8 read as U+FFFD, which the worker's strict base64 decode refuses."""
+
+    __slots__ = ("end", "raw", "start")
+
+    def __init__(self, raw: bytes, start: int, end: int) -> None:
+        self.raw, self.start, self.end = raw, start, end
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def __getitem__(self, at: slice) -> str:
+        first, stop, _ = at.indices(len(self))
+        return _text(memoryview(self.raw)[self.start + first : self.start + stop])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return codecs.decode, (bytes(memoryview(self.raw)[self.start : self.end]), "utf-8", "replace")
+
+
+def as_worker_text(text: str | CutText) -> str:
+    """What a worker job receives: a CutText arrives there as the str it spells (its pickle makes it)."""
+    return cast(str, text)
+
+
+def _text(view: memoryview) -> str:
+    return str(view, "utf-8", "replace")
+
+
+def cut(
+    raw: bytes, *, min_body: int = MIN_BODY_BYTES, min_url: int = MIN_URL_BYTES
+) -> tuple[bytes, InlineMedia | None]:
+    """(the document to parse, the URLs cut from it); small bodies come back as they are, with None. Only string
+    values of the strict shape are cut, each replaced by another string: the JSON's structure and validity are
+    unchanged, and what does not match is left for the parser to judge."""
+    if len(raw) < min_body:
+        return raw, None
+    token = secrets.token_hex(8)
+    pieces: list[bytes] = []
+    spans: list[tuple[int, int]] = []
+    done, at = 0, raw.find(b'"data:')
+    while at != -1:
+        start = at + 1
+        end = raw.find(b'"', start)
+        if end == -1:
+            break
+        if end - start >= min_url and _is_data_url(raw, at, start, end):
+            pieces += [raw[done:start], b"%s%s:%d%s" % (JSON_NUL, token.encode(), len(spans), JSON_NUL)]
+            spans.append((start, end))
+            done = end
+        at = raw.find(b'"data:', end)
+    if not spans:
+        return raw, None
+    pieces.append(raw[done:])
+    return b"".join(pieces), InlineMedia(raw, tuple(spans), token)
+
+
+def _is_data_url(raw: bytes, quote: int, start: int, end: int) -> bool:
+    """An unescaped quote opening `data:<type>;base64,` and a payload with no backslash (so the next quote ends
+    the string, and no escape could make the parser read it differently)."""
+    slashes = 0
+    while quote - slashes - 1 >= 0 and raw[quote - slashes - 1] == 0x5C:
+        slashes += 1
+    if slashes % 2:
+        return False
+    header = HEADER.match(raw, start, min(end, start + MAX_HEADER))
+    return header is not None and raw.find(b"\\", header.end(), end) == -1
+
+
+def deferred(value: Any, media: InlineMedia | None) -> Any:
+    """As resolve, but a cut URL comes back as CutText, read when and where it is needed."""
+    if media is None or type(value) is not str or not value.startswith(NUL):
+        return value
+    k = media.index(value)
+    return value if k is None else CutText(media.raw, *media.spans[k])
+
+
+def resolve(value: Any, media: InlineMedia | None) -> Any:
+    """The data URL a placeholder stands for; any other value as it is. Every reader of an image URL goes
+    through here."""
+    if media is None or type(value) is not str or not value.startswith(NUL):
+        return value
+    k = media.index(value)
+    return value if k is None else media.url(k)
+
+
+def restore(encoded: bytes, media: InlineMedia | None) -> bytes:
+    """The engine's body with every placeholder still in it (images the gateway left alone) put back as the
+    client's own bytes: orjson writes NUL as \\u0000, and the URLs hold nothing it would escape."""
+    if media is None:
+        return encoded
+    needle = JSON_NUL + media.token.encode() + b":"
+    at = encoded.find(needle)
+    if at == -1:
+        return encoded
+    view, out = memoryview(media.raw), memoryview(encoded)
+    pieces: list[memoryview] = []
+    done = 0
+    while at != -1:
+        stop = encoded.find(JSON_NUL, at + len(needle))
+        start, end = media.spans[int(encoded[at + len(needle) : stop])]
+        pieces += [out[done:at], view[start:end]]
+        done = stop + len(JSON_NUL)
+        at = encoded.find(needle, done)
+    pieces.append(out[done:])
+    return b"".join(pieces)
