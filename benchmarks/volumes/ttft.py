@@ -1,0 +1,205 @@
+"""TTFT of an 85-slice CT volume on the CPU engine: sent as DICOM through the gateway vs the same slices rendered by
+the client (the gateway's own functions) and sent straight to the engine; paired, interleaved ABBA.
+
+    flock /tmp/engine.lock python -m benchmarks.volumes.ttft [--pairs 8] [--out bench-results]
+
+Every request carries a fresh series (its own noise seed; both arms alike), so neither the prefix cache nor the
+engine's encoder cache answers a request from an earlier one. Reports TTFT per arm, the per-pair difference
+(gateway - direct) with a bootstrap 95% interval, prompt tokens per arm and the gateway's own time (access log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from benchmarks.core import procs
+from benchmarks.core.report import machine_info
+from benchmarks.core.sse import StreamParser
+from benchmarks.pacs.reference import ACK, gateway_ms
+from benchmarks.volumes import ttft_arms as arms
+from serve.config.profile import Profile, load_config
+from testkit.ct_series import ct_series
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_stack(work: Path) -> tuple[procs.Child, Profile, str, str]:
+    """`python -m serve up` on the CPU demo profile with its own ports; (stack, profile, gateway, engine URL)."""
+    raw = yaml.safe_load((ROOT / "configs" / "cpu-demo.yaml").read_text())
+    # Two ports the launcher binds itself: the engine's is also the direct arm's (the existing suites do the same).
+    raw["engine"]["port"] = procs.free_port()
+    raw["gateway"] = {**raw.get("gateway", {}), "port": procs.free_port()}
+    raw["gateway"]["terms"] = {"database": str(work / "acks.sqlite3")}
+    path = work / "profile.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    cmd = [sys.executable, "-m", "serve", "up", "--profile", str(path)]
+    stack = procs.start(
+        "stack", [*cmd, "--cache-dir", str(ROOT / ".cache" / "checkpoints")], cpu=None, log_dir=work
+    )
+    gateway, engine = (
+        f"http://127.0.0.1:{raw['gateway']['port']}",
+        f"http://127.0.0.1:{raw['engine']['port']}",
+    )
+    try:
+        procs.wait_ready(stack, gateway + "/health", 900)
+    except BaseException:
+        procs.stop(stack, grace_s=60)  # an engine that never answered must not stay behind
+        raise
+    return stack, load_config(path), gateway, engine
+
+
+async def one(session: aiohttp.ClientSession, url: str, raw: bytes) -> dict[str, Any]:
+    """TTFT: from the request's start to the first frame with output (the role-only frame does not count)."""
+    parser, started = StreamParser(), time.perf_counter()
+    async with session.post(url + "/v1/chat/completions", data=raw, headers=ACK) as resp:
+        if resp.status != 200:
+            raise RuntimeError(f"HTTP {resp.status}: {(await resp.text())[:300]}")
+        async for data in resp.content.iter_any():
+            parser.feed(data, time.perf_counter())
+    if parser.error or parser.first_at is None:
+        raise RuntimeError(f"no output: {parser.error!r}")
+    return {
+        "request_id": resp.headers.get("X-Request-Id"),
+        "ttft_s": parser.first_at - started,
+        "e2e_s": time.perf_counter() - started,
+        "prompt_tokens": parser.prompt_tokens,
+        "client_bytes": len(raw),
+    }
+
+
+def bodies(seed: int, profile: Profile, max_tokens: int) -> dict[str, bytes]:
+    """One fresh 85-slice series, as each arm sends it (built before the clock starts)."""
+    urls = arms.dicom_urls(ct_series(profile.gateway.images.volumes.max_slices, 512, seed=seed).objects)
+    model, disclaimer = profile.model.served_name, profile.gateway.disclaimer
+    slices = arms.rendered(urls, profile.gateway.images)
+    direct = arms.direct_body(model, slices, disclaimer.text, max_tokens, thinking=disclaimer.thinking)
+    return {"gateway": arms.gateway_body(model, urls, max_tokens), "direct": direct}
+
+
+async def interleaved(
+    profile: Profile, urls: dict[str, str], pairs: int, max_tokens: int
+) -> list[dict[str, Any]]:
+    records, seed = [], 1000
+    # A new connection per request, both arms alike: the engine's server drops idle keep-alive connections
+    # after 5 s (uvicorn), and building the next series takes longer than that.
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=900)
+    ) as session:
+        for (
+            name,
+            url,
+        ) in urls.items():  # warm-up of each arm: worker imports and tables, the engine's first images
+            seed += 1
+            await one(session, url, bodies(seed, profile, max_tokens)[name])
+        for k, name in enumerate(arms.abba(pairs)):
+            seed += 1
+            raw = bodies(seed, profile, max_tokens)[name]
+            records.append({"pair": k // 2, "arm": name, **await one(session, urls[name], raw)})
+            print(f"pair {k // 2} {name}: TTFT {records[-1]['ttft_s']:.2f} s", file=sys.stderr, flush=True)
+    return records
+
+
+def summary(records: list[dict[str, Any]], own: dict[str, float]) -> dict[str, Any]:
+    for r in records:
+        r["gateway_ms"] = own.get(r["request_id"]) if r["arm"] == "gateway" else None
+    by = {
+        name: sorted((r for r in records if r["arm"] == name), key=lambda r: r["pair"])
+        for name in ("gateway", "direct")
+    }
+    out: dict[str, Any] = {"arms": {}}
+    for name, mine in by.items():
+        tokens = sorted({r["prompt_tokens"] for r in mine})
+        spent = [r["gateway_ms"] for r in mine if r["gateway_ms"] is not None]
+        out["arms"][name] = {
+            "n": len(mine),
+            "ttft_s_p50": statistics.median(r["ttft_s"] for r in mine),
+            "ttft_s_min_max": [min(r["ttft_s"] for r in mine), max(r["ttft_s"] for r in mine)],
+            "prompt_tokens": tokens,
+            "client_mb": statistics.median(r["client_bytes"] for r in mine) / 1e6,
+            "gateway_ms_p50": statistics.median(spent) if spent else None,
+        }
+    gateway, direct = [r["ttft_s"] for r in by["gateway"]], [r["ttft_s"] for r in by["direct"]]
+    out["difference_s"] = arms.paired_difference(gateway, direct)
+    # Outside the gateway's own clock (gateway_ms): the client's write before its handler runs, the forward to
+    # the engine once called (the engine then reads the same rendered body in both arms), the socket hops.
+    own_s = [(r["gateway_ms"] or 0.0) / 1e3 for r in by["gateway"]]
+    out["beyond_gateway_ms_s"] = arms.paired_difference(
+        [t - o for t, o in zip(gateway, own_s, strict=True)], direct
+    )
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    s, d = result["summary"], result["summary"]["difference_s"]
+    lines = [
+        "| arm | requests | client MB | prompt tokens | TTFT p50 s | TTFT min-max s | gateway ms p50 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, a in s["arms"].items():
+        own = "-" if a["gateway_ms_p50"] is None else f"{a['gateway_ms_p50']:.0f}"
+        low, high = a["ttft_s_min_max"]
+        tokens = ", ".join(str(t) for t in a["prompt_tokens"])
+        lines.append(
+            f"| {name} | {a['n']} | {a['client_mb']:.1f} | {tokens} | {a['ttft_s_p50']:.2f} | "
+            f"{low:.2f}-{high:.2f} | {own} |"
+        )
+    low, high = d["ci95"]
+    lines += [
+        "",
+        f"Paired difference (gateway - direct), median of {d['pairs']} pairs: "
+        f"{d['median'] * 1e3:+.0f} ms [95% CI {low * 1e3:+.0f}, {high * 1e3:+.0f}]",
+    ]
+    rest = s["beyond_gateway_ms_s"]
+    low, high = rest["ci95"]
+    lines.append(
+        f"Of which outside the gateway's gateway_ms (upload, relay): {rest['median'] * 1e3:+.0f} ms "
+        f"[95% CI {low * 1e3:+.0f}, {high * 1e3:+.0f}]"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pairs", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    args = parser.parse_args(argv)
+    result: dict[str, Any] = {"machine": machine_info(), "pairs": args.pairs, "max_tokens": args.max_tokens}
+    with tempfile.TemporaryDirectory() as work:
+        stack, profile, gateway, engine = start_stack(Path(work))
+        try:
+            started = time.time()
+            records = asyncio.run(
+                interleaved(profile, {"gateway": gateway, "direct": engine}, args.pairs, args.max_tokens)
+            )
+            result["wall_s"] = time.time() - started
+            time.sleep(1.0)  # the access log is written by a thread
+            own = gateway_ms(stack.log)
+        finally:
+            procs.stop(stack, grace_s=60)
+    result["machine_after"] = machine_info()["loadavg"]
+    result["summary"], result["records"] = summary(records, own), records
+    print(markdown(result))
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"volume-ttft-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
