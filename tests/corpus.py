@@ -102,7 +102,9 @@ VALID = {
 }
 
 
-def corpus(model: str, max_model_len: int = 2048, body_limit: int = 32 * 1024 * 1024) -> list[Bad]:
+def corpus(
+    model: str, max_model_len: int = 2048, body_limit: int = 32 * 1024 * 1024, max_images: int = 1
+) -> list[Bad]:
     items: list[Bad] = []
     good = _j(_chat(model))
     # Malformed and truncated JSON.
@@ -207,7 +209,7 @@ def corpus(model: str, max_model_len: int = 2048, body_limit: int = 32 * 1024 * 
         )
     png = _png()
     for name, url in [
-        ("two-images", None),
+        ("past-the-image-limit", None),
         ("invalid-base64", "data:image/png;base64,@@@@"),
         ("not-base64-url", "data:image/png,raw"),
         ("text-media", _url(b"hello", "text/plain")),
@@ -230,7 +232,7 @@ def corpus(model: str, max_model_len: int = 2048, body_limit: int = 32 * 1024 * 
         ("ftp-url", "ftp://example.org/x.png"),
         ("empty-url", ""),
     ]:
-        body = _image_chat(model, _url(png), _url(png)) if url is None else _image_chat(model, url)
+        body = _image_chat(model, *[_url(png)] * (max_images + 1)) if url is None else _image_chat(model, url)
         items.append(Bad(f"image-{name}", _j(body)))
     items.append(
         Bad(

@@ -9,9 +9,11 @@ import urllib.request
 import aiohttp
 import openai
 import pytest
+import yaml
 
 from serve import terms
 from tests.corpus import ACK, corpus
+from tests.engine.conftest import ROOT
 
 pytestmark = pytest.mark.engine
 
@@ -30,7 +32,8 @@ def normal_request_works(stack) -> bool:
 
 
 def test_bad_input_corpus_gets_4xx_envelopes_and_the_stack_keeps_serving(stack):
-    items = corpus(stack.model)
+    vllm = yaml.safe_load((ROOT / "configs" / "cpu-demo.yaml").read_text())["vllm"]
+    items = corpus(stack.model, vllm["max-model-len"], max_images=vllm["limit-mm-per-prompt"]["image"])
     assert len(items) >= 300
 
     async def send_all():

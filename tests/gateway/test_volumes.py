@@ -418,3 +418,10 @@ async def test_volume_jobs_spread_over_the_workers_and_stop_with_their_request(t
         assert pool.pending == 0
     finally:
         await pool.close()
+
+
+async def test_a_completion_past_the_body_limit_is_a_413_whatever_else_it_says(volume_gateway):
+    """Only a chat request with a volume part may exceed max_body_bytes; the size is checked before the model."""
+    gw = await volume_gateway(max_body_bytes=4096)
+    resp = await gw.post("/v1/completions", json={"model": "x" * 8192, "prompt": "hi"}, headers=ACK)
+    assert resp.status == 413 and (await error_of(resp))["code"] == "request_too_large"

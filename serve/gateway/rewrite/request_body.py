@@ -10,9 +10,10 @@ import orjson
 
 from serve.gateway.errors import bad_request, model_not_found
 from serve.gateway.rewrite import disclaimer as disc
-from serve.gateway.rewrite.image_budget import ImageBudget, plan
+from serve.gateway.rewrite.image_budget import ImageBudget, plan, too_large
 from serve.gateway.rewrite.images import ImagePart, check_count, image_parts
 from serve.gateway.rewrite.inline_media import InlineMedia, cut, restore
+from serve.gateway.rewrite.volume_request import is_volume
 
 # Keeps salts apart from any other use of the same key hash.
 SALT_CONTEXT = b"medgemma-serve cache salt v1:"
@@ -126,6 +127,10 @@ def parse(
     """Everything the gateway must read of a request, checked; refusals are 4xx GatewayErrors. With a `budget`
     (the gateway's), images are counted against the engine's limits with a volume's slices, before decoding."""
     body, media = parse_document(raw)
+    if budget is not None and len(raw) > budget.max_body_bytes and not (chat and carries_volume(body)):
+        raise too_large(
+            len(raw), budget
+        )  # first: only a volume request may be this large, whatever else it says
     model = check_model(body, served)
     stream = check_stream(body)
     images: list[ImagePart] = []
@@ -136,6 +141,18 @@ def parse(
         else:
             check_count(images, max_images)
     return Parsed(body, model, stream, images, machine_readable(body), media)
+
+
+def carries_volume(body: dict[str, Any]) -> bool:
+    """Whether any message holds a volume part (malformed messages are check_messages' to refuse)."""
+    messages = body.get("messages")
+    return isinstance(messages, list) and any(
+        is_volume(part)
+        for message in messages
+        if isinstance(message, dict) and isinstance(message.get("content"), list)
+        for part in message["content"]
+        if isinstance(part, dict)
+    )
 
 
 def machine_readable(body: dict[str, Any]) -> bool:
