@@ -8,8 +8,21 @@ from serve.config import Profile
 from serve.engine.command import check_profile, engine_env, media_domains, vllm_flags
 
 BUILDER = "ray.serve.llm:build_openai_app"
-# vLLM flags that only mean something to the `vllm serve` HTTP front end, not to the engine Ray builds.
-FRONTEND_ONLY = frozenset({"uvicorn-log-level", "disable-uvicorn-access-log", "disable-log-stats"})
+# vLLM flags that only mean something to the `vllm serve` HTTP front end, not to the engine Ray builds. The
+# reasoning-parser plugin is imported by `vllm serve`'s CLI, which Ray's replicas never run ("Reasoning parser
+# 'medgemma' not found" from Ray 2.60's LLMServer), and the tool-call flags are the same front end's: under Ray the
+# thought is not split and a named tool_choice answers with its JSON as content (README, "Thinking").
+FRONTEND_ONLY = frozenset(
+    {
+        "uvicorn-log-level",
+        "disable-uvicorn-access-log",
+        "disable-log-stats",
+        "reasoning-parser-plugin",
+        "reasoning-parser",
+        "enable-auto-tool-choice",
+        "tool-call-parser",
+    }
+)
 
 
 def engine_kwargs(profile: Profile) -> dict[str, Any]:

@@ -84,6 +84,10 @@ class Stack:
             **{"timeout": 120, **kw},
         )
 
+    def log_tail(self, lines: int = 80) -> str:
+        """The stack's last output lines (gateway and engine), for a failure message."""
+        return "\n".join(list(self.log)[-lines:])
+
     def engine_client(self) -> OpenAI:
         return OpenAI(base_url=self.engine_url + "/v1", api_key="local", max_retries=0, timeout=120)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import urllib.request
 
+import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -51,11 +52,16 @@ def streamed(stack, part: dict, max_tokens: int = 16) -> tuple[str, int]:
         stream_options={"include_usage": True},
     )
     text, usage = [], 0
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            text.append(chunk.choices[0].delta.content)
-        if chunk.usage is not None:
-            usage = chunk.usage.prompt_tokens
+    try:
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                text.append(chunk.choices[0].delta.content)
+            if chunk.usage is not None:
+                usage = chunk.usage.prompt_tokens
+    except (
+        openai.APIConnectionError
+    ) as exc:  # a stream must end with [DONE], never a cut: say what the stack said
+        raise AssertionError(f"the stream was cut after {len(text)} chunks:\n{stack.log_tail()}") from exc
     return "".join(text), usage
 
 

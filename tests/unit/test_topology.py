@@ -3,7 +3,7 @@
 import pytest
 
 from serve.config import ConfigError, load_config
-from serve.engine.command import REPO_ROOT, ProfileError, vllm_command
+from serve.engine.command import ProfileError, vllm_command
 from serve.scaleout.ray_config import llm_config, serve_application
 from tests.unit.test_command import CONFIGS, flags
 
@@ -62,11 +62,7 @@ def test_ray_config_on_cpu_carries_the_profiles_engine_options_and_env():
         "limit_mm_per_prompt": {"image": 100},
         "enforce_eager": True,
         "generation_config": "vllm",
-        "reasoning_parser_plugin": str(REPO_ROOT / "serve/engine/reasoning_parser.py"),  # absolute
-        "reasoning_parser": "medgemma",
         "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
-        "enable_auto_tool_choice": True,
-        "tool_call_parser": "pythonic",
         "allowed_media_domains": ["remote-images-refused.invalid"],
     }
     assert cfg["runtime_env"] == {
