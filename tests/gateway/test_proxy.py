@@ -4,6 +4,7 @@ import asyncio
 import json
 
 from serve import terms
+from serve.gateway.engine_client import proxy
 from serve.gateway.rewrite.sse import StreamRewriter
 from tests.conftest import ACK, MODEL, chat_body
 
@@ -160,6 +161,18 @@ async def test_unexpected_failure_mid_stream_ends_with_error_frame_then_done(gat
     frames = sse_frames(await resp.text())  # a cut connection would raise here instead
     assert frames[-1] == "[DONE]"
     assert json.loads(frames[-2])["error"]["code"] == "engine_error"
+
+
+async def test_a_failure_after_the_last_frame_still_ends_the_stream_cleanly(gateway, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("a bug in the metrics")
+
+    monkeypatch.setattr(proxy, "observe_stream", broken)
+    resp = await gateway.post("/v1/chat/completions", json=chat_body(stream=True), headers=ACK)
+    frames = sse_frames(await resp.text())  # a second (500) response on the connection would cut it here
+    assert resp.status == 200 and frames[-1] == "[DONE]"
+    assert not any('"error"' in frame for frame in frames)
+    assert (await gateway.get("/v1/terms")).status == 200
 
 
 async def test_client_disconnect_cancels_the_engine_stream(gateway, script):

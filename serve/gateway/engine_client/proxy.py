@@ -97,24 +97,41 @@ async def stream(
         await out.prepare(request)
         rec.status = 200
         rewriter = ctx.answers.relay(prep)
-        try:
-            await _relay(resp, out, rewriter, rec)
-        except ClientGone:
-            rec.status = CLIENT_CLOSED  # leaving the `async with` closes the engine connection: vLLM aborts
-            return out
-        except UpstreamError as exc:
-            err = upstream_error(exc, ctx.metrics)
-            rec.status, rec.error_code = err.status, err.code
-            await out.write(err.to_sse())
-        except Exception as exc:  # the head is sent: end in band, never a cut connection (type only, no body)
-            log.error("stream %s ended by an unexpected %s", rec.request_id, type(exc).__name__)
-            err = engine_failed("the stream could not be relayed")
-            rec.status, rec.error_code = err.status, err.code
-            await _write(out, err.to_sse())
-        finally:
-            observe_stream(rec, rewriter, ctx.metrics)
-        await out.write_eof()
+        await _relay_to_the_end(resp, out, rewriter, rec, ctx)
         return out
+
+
+async def _relay_to_the_end(
+    resp: Response, out: web.StreamResponse, rewriter: Relay, rec: Record, ctx: Context
+) -> None:
+    """Everything after the stream's head, in one place: the head is sent, so a failure can no longer be an
+    HTTP status. It ends in band (an error frame and [DONE]), and nothing but a cancellation leaves here:
+    an exception escaping to the route would be answered as a second response on the same connection,
+    which the client sees as a cut, corrupt stream."""
+    err: GatewayError | None = None
+    try:
+        await _relay(resp, out, rewriter, rec)
+    except ClientGone:
+        rec.status = CLIENT_CLOSED  # leaving the `async with` closes the engine connection: vLLM aborts
+    except UpstreamError as exc:
+        err = upstream_error(exc, ctx.metrics)
+    except Exception as exc:  # a bug in the relay: type only in the log, never the stream's content
+        log.error("stream %s ended by an unexpected %s", rec.request_id, type(exc).__name__)
+        err = engine_failed("the stream could not be relayed")
+    try:
+        observe_stream(rec, rewriter, ctx.metrics)
+    except Exception as exc:  # metrics must never cost the answer its end
+        log.error("stream %s: metrics failed with an unexpected %s", rec.request_id, type(exc).__name__)
+    if rec.status == CLIENT_CLOSED:
+        return
+    if err is not None:
+        rec.status, rec.error_code = err.status, err.code
+    try:
+        if err is not None:
+            await out.write(err.to_sse())
+        await out.write_eof()
+    except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        rec.status = CLIENT_CLOSED
 
 
 async def _relay(resp: Response, out: web.StreamResponse, rewriter: Relay, rec: Record) -> None:
