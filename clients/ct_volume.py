@@ -25,7 +25,7 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.uid import RLELossless
 
-from clients._common import MODEL, client
+from clients._common import MODEL, client, print_stream
 from serve.imaging.series import Slice, order, sample
 
 # Google-Health/medgemma notebooks/high_dimensional_ct_hugging_face.ipynb, its `instruction`.
@@ -108,13 +108,7 @@ def ask(
         temperature=0,  # greedy, as the notebook decodes
         stream=True,
     )
-    text = []
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            text.append(chunk.choices[0].delta.content)
-            print(chunk.choices[0].delta.content, end="", flush=True)
-    print()
-    return "".join(text)
+    return print_stream(stream)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ import argparse
 import sys
 from typing import Any
 
-from clients._common import MODEL, client
+from clients._common import MODEL, client, print_stream
 
 # Google-Health/medgemma notebooks: high_dimensional_ct_hugging_face.ipynb and
 # high_dimensional_pathology_hugging_face.ipynb (their instruction texts).
@@ -75,13 +75,7 @@ def ask(
         temperature=0,  # greedy, as the notebooks decode
         stream=True,
     )
-    text = []
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            text.append(chunk.choices[0].delta.content)
-            print(chunk.choices[0].delta.content, end="", flush=True)
-    print()
-    return "".join(text)
+    return print_stream(stream)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from typing import Any
 
 from PIL import Image
 
-from clients._common import MODEL, client
+from clients._common import MODEL, client, print_stream
 
 PROMPT = (
     "You are an instructor teaching medical students. For education purposes, provide a brief descriptive text "
@@ -70,13 +70,7 @@ def main(path: str, tissue: str = "colon, biopsy", max_patches: str = str(MAX_PA
     stream = client().chat.completions.create(
         model=MODEL, messages=messages(paths, tissue), temperature=0, max_tokens=2000, stream=True
     )
-    text = []
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            text.append(chunk.choices[0].delta.content)
-            print(chunk.choices[0].delta.content, end="", flush=True)
-    print()
-    return "".join(text)
+    return print_stream(stream)
 
 
 if __name__ == "__main__":

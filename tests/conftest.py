@@ -64,10 +64,19 @@ def make_gateway(aiohttp_client, engine, registry, db, access_log):
 
     made = []
 
-    async def make(*, keys: list[str] | None = None, upstream: str | None = None, **settings):
+    async def make(
+        *,
+        keys: list[str] | None = None,
+        upstream: str | None = None,
+        max_images: int | None = None,
+        context_len: int | None = None,
+        **settings,
+    ):
+        # max_images and context_len: the engine's image limit and context, what a profile's vllm section gives.
         terms = settings.pop("terms", {})
         gs = GatewaySettings(terms=TermsSettings(database=db, **terms), **settings)
-        cfg = GatewayConfig(gs, [MODEL], upstream or str(engine.make_url("")).rstrip("/"))
+        url = upstream or str(engine.make_url("")).rstrip("/")
+        cfg = GatewayConfig(gs, [MODEL], url, max_images, context_len=context_len)
         # The first gateway of a test uses the test's registry; a "restarted" one gets its own, as a new
         # process would.
         reg = registry if not made else CollectorRegistry()

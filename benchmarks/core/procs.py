@@ -1,9 +1,11 @@
-"""Child processes of a capacity run: started pinned to a core, awaited until ready, CPU-metered, stopped."""
+"""Child processes of a benchmark run: started pinned to a core, awaited until ready (or until they say which
+port they took), CPU-metered, stopped."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -77,6 +79,25 @@ def wait_ready(child: Child, url: str, timeout_s: float = 120.0) -> None:
             pass
         time.sleep(0.25)
     raise RuntimeError(f"{child.name} not ready at {url} after {timeout_s:.0f} s:\n{child.tail()}")
+
+
+def listening_port(log_text: str, announcement: str) -> int | None:
+    """The port a server announced in its log ("... on http://127.0.0.1:41234"), once it has."""
+    found = re.search(re.escape(announcement) + r"\S*:(\d+)\b", log_text)
+    return int(found.group(1)) if found else None
+
+
+def wait_port(child: Child, announcement: str, timeout_s: float = 120.0) -> int:
+    """Servers bind port 0 and log the port they got: read it back (no port picked first and bound later)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if child.proc.poll() is not None:
+            raise RuntimeError(f"{child.name} exited with {child.proc.returncode}:\n{child.tail()}")
+        port = listening_port(child.log.read_text(errors="replace"), announcement)
+        if port is not None:
+            return port
+        time.sleep(0.1)
+    raise RuntimeError(f"{child.name} did not say which port it listens on:\n{child.tail()}")
 
 
 def stop(child: Child, grace_s: float = 10.0) -> None:

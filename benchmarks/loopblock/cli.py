@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,31 +23,13 @@ import yaml
 
 from benchmarks.core import client, procs
 from benchmarks.core.aio import run
+from benchmarks.core.procs import wait_port
 from benchmarks.loopblock.load import Arm, Locker, block
 from benchmarks.loopblock.report import BASELINE, LOCKED, PHASES, plan, summarize, table
 
 REPO = Path(__file__).resolve().parents[2]
 GATEWAY_LISTENING = "gateway listening on "
 ENGINE_LISTENING = "fast fake upstream on "
-
-
-def listening_port(log_text: str, announcement: str) -> int | None:
-    """The port a server announced in its log ("... on http://127.0.0.1:41234"), once it has."""
-    found = re.search(re.escape(announcement) + r"\S*:(\d+)\b", log_text)
-    return int(found.group(1)) if found else None
-
-
-def wait_port(child: procs.Child, announcement: str, timeout_s: float = 120.0) -> int:
-    """Servers bind port 0 and log the port they got: read it back (no port picked first and bound later)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if child.proc.poll() is not None:
-            raise RuntimeError(f"{child.name} exited with {child.proc.returncode}:\n{child.tail()}")
-        port = listening_port(child.log.read_text(errors="replace"), announcement)
-        if port is not None:
-            return port
-        time.sleep(0.1)
-    raise RuntimeError(f"{child.name} did not say which port it listens on:\n{child.tail()}")
 
 
 def gateway_profile(src: Path, work: Path, keys_file: Path) -> dict[str, Any]:

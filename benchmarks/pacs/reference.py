@@ -8,19 +8,16 @@ import asyncio
 import base64
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
-import yaml
 
-from benchmarks.core import procs
+from benchmarks.core import stack
 from testkit.pacs_studies import Series
 
-ROOT = Path(__file__).resolve().parents[2]
 ACK = {"HAI-DEF-Acknowledged": "2024-11-15", "Content-Type": "application/json"}
 INSTRUCTION = (
     "You are an instructor teaching medical students. Please review the slices provided below carefully."
@@ -34,35 +31,13 @@ def body(model: str, sources: list[str]) -> bytes:
     return orjson.dumps({**request, "temperature": 0, "stream": True})
 
 
-def start_stack(work: Path, dicomweb_url: str) -> tuple[procs.Child, str, str]:
-    raw = yaml.safe_load((ROOT / "configs" / "cpu-demo.yaml").read_text())
-    raw["engine"]["port"] = procs.free_port()
-    port = procs.free_port()
-    raw["gateway"] = {
-        **raw.get("gateway", {}),
-        "port": port,
-        "terms": {"database": str(work / "acks.sqlite3")},
-        "images": {
-            **raw.get("gateway", {}).get("images", {}),
-            "dicomweb": {"servers": [{"name": "orthanc", "base_url": dicomweb_url}]},
-        },
-    }
-    profile = work / "profile.yaml"
-    profile.write_text(yaml.safe_dump(raw))
-    cmd = [
-        sys.executable,
-        "-m",
-        "serve",
-        "up",
-        "--profile",
-        str(profile),
-        "--cache-dir",
-        str(ROOT / ".cache" / "checkpoints"),
-    ]
-    stack = procs.start("stack", cmd, cpu=None, log_dir=work)
-    url = f"http://127.0.0.1:{port}"
-    procs.wait_ready(stack, url + "/health", 900)
-    return stack, url, raw["model"]["served_name"]
+def start_stack(work: Path, dicomweb_url: str) -> stack.Stack:
+    """The CPU demo stack with the run's Orthanc allow-listed, as a hospital's PACS would be."""
+    raw = stack.demo_profile()
+    gateway = raw.setdefault("gateway", {})
+    servers = [{"name": "orthanc", "base_url": dicomweb_url}]
+    gateway["images"] = {**gateway.get("images", {}), "dicomweb": {"servers": servers}}
+    return stack.start(work, raw)
 
 
 async def one(session: aiohttp.ClientSession, url: str, raw: bytes) -> dict[str, Any]:
@@ -103,15 +78,16 @@ async def interleaved(url: str, arms: dict[str, bytes], rounds: int) -> list[dic
 
 
 def run(work: Path, dicomweb_url: str, series: Series, objects: list[bytes], rounds: int) -> dict[str, Any]:
-    stack, url, model = start_stack(work, dicomweb_url)
+    running = start_stack(work, dicomweb_url)
     try:
         inline = ["data:application/dicom;base64," + base64.b64encode(o).decode() for o in objects]
+        model = running.model
         arms = {"inline": body(model, inline), "reference": body(model, [series.url(dicomweb_url)])}
-        records = asyncio.run(interleaved(url, arms, rounds))
+        records = asyncio.run(interleaved(running.gateway_url, arms, rounds))
         time.sleep(1.0)  # the access log lines are flushed after each answer
-        own = gateway_ms(stack.log)
+        own = gateway_ms(running.child.log)
     finally:
-        procs.stop(stack, grace_s=60)
+        stack.stop(running)
     summary = {}
     for name, raw in arms.items():
         mine = [r for r in records if r["arm"] == name]

@@ -21,42 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 
-from benchmarks.core import procs
+from benchmarks.core import stack
 from benchmarks.core.report import machine_info
 from benchmarks.core.sse import StreamParser
 from benchmarks.pacs.reference import ACK, gateway_ms
 from benchmarks.volumes import ttft_arms as arms
 from serve.config.profile import Profile, load_config
 from testkit.ct_series import ct_series
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def start_stack(work: Path) -> tuple[procs.Child, Profile, str, str]:
-    """`python -m serve up` on the CPU demo profile with its own ports; (stack, profile, gateway, engine URL)."""
-    raw = yaml.safe_load((ROOT / "configs" / "cpu-demo.yaml").read_text())
-    # Two ports the launcher binds itself: the engine's is also the direct arm's (the existing suites do the same).
-    raw["engine"]["port"] = procs.free_port()
-    raw["gateway"] = {**raw.get("gateway", {}), "port": procs.free_port()}
-    raw["gateway"]["terms"] = {"database": str(work / "acks.sqlite3")}
-    path = work / "profile.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    cmd = [sys.executable, "-m", "serve", "up", "--profile", str(path)]
-    stack = procs.start(
-        "stack", [*cmd, "--cache-dir", str(ROOT / ".cache" / "checkpoints")], cpu=None, log_dir=work
-    )
-    gateway, engine = (
-        f"http://127.0.0.1:{raw['gateway']['port']}",
-        f"http://127.0.0.1:{raw['engine']['port']}",
-    )
-    try:
-        procs.wait_ready(stack, gateway + "/health", 900)
-    except BaseException:
-        procs.stop(stack, grace_s=60)  # an engine that never answered must not stay behind
-        raise
-    return stack, load_config(path), gateway, engine
 
 
 async def one(session: aiohttp.ClientSession, url: str, raw: bytes) -> dict[str, Any]:
@@ -180,17 +152,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result: dict[str, Any] = {"machine": machine_info(), "pairs": args.pairs, "max_tokens": args.max_tokens}
     with tempfile.TemporaryDirectory() as work:
-        stack, profile, gateway, engine = start_stack(Path(work))
+        running = stack.start(Path(work))  # the engine's URL is also the direct arm's
         try:
+            profile = load_config(running.profile)
+            urls = {"gateway": running.gateway_url, "direct": running.engine_url}
             started = time.time()
-            records = asyncio.run(
-                interleaved(profile, {"gateway": gateway, "direct": engine}, args.pairs, args.max_tokens)
-            )
+            records = asyncio.run(interleaved(profile, urls, args.pairs, args.max_tokens))
             result["wall_s"] = time.time() - started
             time.sleep(1.0)  # the access log is written by a thread
-            own = gateway_ms(stack.log)
+            own = gateway_ms(running.child.log)
         finally:
-            procs.stop(stack, grace_s=60)
+            stack.stop(running)
     result["machine_after"] = machine_info()["loadavg"]
     result["summary"], result["records"] = summary(records, own), records
     print(markdown(result))

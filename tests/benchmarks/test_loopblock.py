@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.loopblock.cli import REPO, gateway_profile, listening_port
+from benchmarks.core.procs import listening_port
+from benchmarks.loopblock.cli import REPO, gateway_profile
 from benchmarks.loopblock.load import Arm, Locker, block
 from benchmarks.loopblock.report import BASELINE, LOCKED, PHASES, plan, summarize, table
 from serve.config import load_config

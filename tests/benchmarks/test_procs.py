@@ -35,3 +35,25 @@ def test_stop_ends_a_running_child(tmp_path):
     )
     procs.stop(child, grace_s=5)
     assert child.proc.poll() is not None
+
+
+def test_wait_port_reads_back_the_port_a_child_announces(tmp_path):
+    line = "INFO serve.gateway: gateway listening on http://127.0.0.1:41234"
+    child = procs.start(
+        "announces",
+        [sys.executable, "-c", f"print({line!r}, flush=True); import time; time.sleep(60)"],
+        cpu=None,
+        log_dir=tmp_path,
+    )
+    try:
+        assert procs.wait_port(child, "gateway listening on ", timeout_s=30) == 41234
+    finally:
+        procs.stop(child, grace_s=5)
+
+
+def test_wait_port_fails_fast_when_the_child_exits_without_a_port(tmp_path):
+    child = procs.start(
+        "dies", [sys.executable, "-c", "print('boom'); raise SystemExit(3)"], cpu=None, log_dir=tmp_path
+    )
+    with pytest.raises(RuntimeError, match="boom"):
+        procs.wait_port(child, "gateway listening on ", timeout_s=30)

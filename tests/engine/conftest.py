@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from threading import Thread
 
+import openai
 import psutil
 import pytest
 import yaml
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ACK_HEADERS = {"HAI-DEF-Acknowledged": "2024-11-15"}
 START_TIMEOUT_S = 900
 SCRIPTED_TOKENS = "testkit.vllm_plugins.scripted_tokens:ScriptedTokens"  # a test-only vLLM logits processor
+ANSWER_TOKENS = 16  # streamed()'s default answer budget: short answers keep the CPU engine's tests quick
 
 
 def free_port() -> int:
@@ -90,6 +92,29 @@ class Stack:
 
     def engine_client(self) -> OpenAI:
         return OpenAI(base_url=self.engine_url + "/v1", api_key="local", max_retries=0, timeout=120)
+
+
+def streamed(stack: Stack, content: list[dict], *, max_tokens: int = ANSWER_TOKENS) -> tuple[str, int]:
+    """One greedy streamed chat about `content`: the answer's text and the engine's prompt token count."""
+    stream = stack.client(timeout=300).chat.completions.create(  # a volume from a slow PACS takes a while
+        model=stack.model,
+        messages=[{"role": "user", "content": content}],
+        max_tokens=max_tokens,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, prompt_tokens = [], 0
+    try:
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                text.append(chunk.choices[0].delta.content)
+            if chunk.usage is not None:
+                prompt_tokens = chunk.usage.prompt_tokens
+    except openai.APIConnectionError as exc:
+        # A stream must end with [DONE], never a cut: say what the stack said.
+        raise AssertionError(f"the stream was cut after {len(text)} chunks:\n{stack.log_tail()}") from exc
+    return "".join(text), prompt_tokens
 
 
 def _profile(tmp: Path, dicomweb_url: str | None = None) -> Path:

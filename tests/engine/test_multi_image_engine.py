@@ -14,7 +14,7 @@ from serve import terms
 from serve.config import load_config
 from testkit.pathology import he_patch, jpeg_bytes
 from testkit.radiographs import png_data_url, radiograph
-from tests.engine.conftest import ROOT
+from tests.engine.conftest import ANSWER_TOKENS, ROOT, streamed
 
 pytestmark = pytest.mark.engine
 PROFILE = load_config(ROOT / "configs" / "cpu-demo.yaml")  # the session stack's profile derives from it
@@ -24,7 +24,6 @@ PER_IMAGE = (
 GOOGLE_MAX_PATCHES = 125  # the pathology notebook's maximum_number_of_patches
 PATHOLOGY = "Provide a brief descriptive text for the set of pathology patches.\ncolon, biopsy:"
 LONGITUDINAL = "Is the pneumonia unchanged, worsened, or improved in the second image compared to the first?"
-MAX_TOKENS = 16
 
 
 @cache
@@ -41,25 +40,6 @@ def text(value: str) -> dict:
     return {"type": "text", "text": value}
 
 
-def streamed(stack, content: list[dict]) -> tuple[str, int]:
-    """The answer's text and the engine's prompt token count, from one streamed chat."""
-    stream = stack.client().chat.completions.create(
-        model=stack.model,
-        messages=[{"role": "user", "content": content}],
-        max_tokens=MAX_TOKENS,
-        temperature=0,
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    parts, prompt_tokens = [], 0
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            parts.append(chunk.choices[0].delta.content)
-        if chunk.usage is not None:
-            prompt_tokens = chunk.usage.prompt_tokens
-    return "".join(parts), prompt_tokens
-
-
 def text_only_tokens(stack, prompt: str) -> int:
     out = stack.client().chat.completions.create(
         model=stack.model, messages=[{"role": "user", "content": [text(prompt)]}], max_tokens=1
@@ -69,7 +49,7 @@ def text_only_tokens(stack, prompt: str) -> int:
 
 def capacity(text_tokens: int) -> int:
     """Images one prompt holds on this profile: its image limit, and its context less the text and the answer."""
-    fit = (PROFILE.vllm["max-model-len"] - text_tokens - MAX_TOKENS - 2) // PER_IMAGE
+    fit = (PROFILE.vllm["max-model-len"] - text_tokens - ANSWER_TOKENS - 2) // PER_IMAGE
     return min(PROFILE.vllm["limit-mm-per-prompt"]["image"], fit)
 
 

@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from serve import terms
+from tests.engine.conftest import streamed
 from tests.engine.test_volume_engine import PER_IMAGE, SLICES, prompt_tokens
 
 pytestmark = pytest.mark.engine
@@ -28,28 +29,6 @@ def pacs_ready(pacs):
 
 def part(url: str, **options) -> dict:
     return {"type": "image_dicom", "image_dicom": {"dicom_source": [url], **options}}
-
-
-def streamed(stack, content: list[dict], max_tokens: int = 16) -> tuple[str, int]:
-    stream = (
-        stack.client()
-        .with_options(timeout=300)
-        .chat.completions.create(
-            model=stack.model,
-            messages=[{"role": "user", "content": content}],
-            max_tokens=max_tokens,
-            temperature=0,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-    )
-    text, usage = [], 0
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            text.append(chunk.choices[0].delta.content)
-        if chunk.usage is not None:
-            usage = chunk.usage.prompt_tokens
-    return "".join(text), usage
 
 
 def ct_question(pacs) -> list[dict]:

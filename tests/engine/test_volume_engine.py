@@ -6,14 +6,13 @@ from __future__ import annotations
 import base64
 import urllib.request
 
-import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from serve import terms
 from serve.config import load_config
 from testkit.ct_series import ct_series, enhanced
-from tests.engine.conftest import ROOT
+from tests.engine.conftest import ROOT, streamed
 
 pytestmark = pytest.mark.engine
 PROFILE = load_config(ROOT / "configs" / "cpu-demo.yaml")  # the session stack's profile derives from it
@@ -41,34 +40,14 @@ def volume(objects: list[bytes], **options) -> dict:
     return {"type": "image_dicom", "image_dicom": {"dicom_source": urls, **options}}
 
 
-def streamed(stack, part: dict, max_tokens: int = 16) -> tuple[str, int]:
-    content = [{"type": "text", "text": INSTRUCTION}, part, {"type": "text", "text": "\n\nFindings?"}]
-    stream = stack.client().chat.completions.create(
-        model=stack.model,
-        messages=[{"role": "user", "content": content}],
-        max_tokens=max_tokens,
-        temperature=0,
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    text, usage = [], 0
-    try:
-        for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                text.append(chunk.choices[0].delta.content)
-            if chunk.usage is not None:
-                usage = chunk.usage.prompt_tokens
-    except (
-        openai.APIConnectionError
-    ) as exc:  # a stream must end with [DONE], never a cut: say what the stack said
-        raise AssertionError(f"the stream was cut after {len(text)} chunks:\n{stack.log_tail()}") from exc
-    return "".join(text), usage
+def question(part: dict) -> list[dict]:
+    return [{"type": "text", "text": INSTRUCTION}, part, {"type": "text", "text": "\n\nFindings?"}]
 
 
 def test_an_85_slice_ct_volume_is_answered_with_every_slice_in_the_prompt(stack):
     series = ct_series(120, 512)  # more slices than the model sees: the gateway samples 85
     before = prompt_tokens(stack)
-    text, usage = streamed(stack, volume(series.objects))
+    text, usage = streamed(stack, question(volume(series.objects)))
     assert text.endswith(terms.DISCLAIMER)
     counted = prompt_tokens(stack) - before
     assert counted == usage  # the engine's own counter
@@ -78,15 +57,15 @@ def test_an_85_slice_ct_volume_is_answered_with_every_slice_in_the_prompt(stack)
 
 def test_without_labels_the_prompt_is_the_slices_and_the_text(stack):
     series = ct_series(10, 128, flat=True)
-    _, labelled = streamed(stack, volume(series.objects))
-    text, bare = streamed(stack, volume(series.objects, slice_labels=False))
+    _, labelled = streamed(stack, question(volume(series.objects)))
+    text, bare = streamed(stack, question(volume(series.objects, slice_labels=False)))
     assert text.endswith(terms.DISCLAIMER)
     assert 10 * 2 <= labelled - bare <= 10 * 6  # "SLICE k" is a few tokens per slice
 
 
 def test_one_multi_frame_mr_object_is_a_volume_too(stack):
     obj, _ = enhanced(20, 96, modality="MR")
-    text, usage = streamed(stack, volume([obj]))
+    text, usage = streamed(stack, question(volume([obj])))
     assert text.endswith(terms.DISCLAIMER) and usage > 20 * PER_IMAGE
 
 
@@ -96,5 +75,5 @@ def test_a_max_tokens_past_the_context_left_is_answered_not_refused(stack):
     gateway tier: on this profile the image limit (100 x 67 tokens) is reached before the context."""
     series = ct_series(SLICES, 16, flat=True)
     room = PROFILE.vllm["max-model-len"] - SLICES * PER_IMAGE  # 8192 - 5695: the answer cannot have it all
-    text, _ = streamed(stack, volume(series.objects), max_tokens=room + 1)
+    text, _ = streamed(stack, question(volume(series.objects)), max_tokens=room + 1)
     assert text.endswith(terms.DISCLAIMER)
