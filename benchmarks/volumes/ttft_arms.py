@@ -68,7 +68,8 @@ def rendered(urls: list[str], settings: ImageSettings) -> list[str]:
     modality = series.check_one_series(slices)
     ordered = series.order(slices)
     chosen = [ordered[i] for i in series.sample(len(ordered), settings.volumes.max_slices)]
-    return [render(SliceTask(urls[s.source], modality, offset=starts[s.source]), settings) for s in chosen]
+    tasks = [SliceTask(urls[s.source], modality, offset=starts[s.source]) for s in chosen]
+    return [render(task, settings).decode("ascii") for task in tasks]
 
 
 def abba(rounds: int, arms: tuple[str, str] = ("gateway", "direct")) -> list[str]:

@@ -37,8 +37,9 @@ def refused(message: str) -> ImageRefused:
     )
 
 
-def frame_ranges(ds: Any, data: bytes, at: int, frames: int) -> PixelLayout:
-    """`at`: where the Pixel Data element starts in `data` (its tag)."""
+def frame_ranges(ds: Any, data: bytes, at: int, frames: int, *, prefix: bool = False) -> PixelLayout:
+    """`at`: where the Pixel Data element starts in `data` (its tag). `prefix`: `data` is the object's first
+    bytes only (native frames; a frame cut short is refused when it is decoded)."""
     uid = UID(ds.file_meta.TransferSyntaxUID)
     if not uid.is_little_endian:
         raise ImageRefused(
@@ -52,18 +53,20 @@ def frame_ranges(ds: Any, data: bytes, at: int, frames: int) -> PixelLayout:
         (length,) = struct.unpack_from("<I", data, at + 8)
         start = at + 12
     if not uid.is_encapsulated:
-        return PixelLayout(str(uid), attributes, False, native(ds, data, start, length, frames))
+        return PixelLayout(str(uid), attributes, False, native(ds, data, start, length, frames, prefix))
     if length != UNDEFINED:
         raise refused("encapsulated pixel data with a defined length")
     return PixelLayout(str(uid), attributes, True, encapsulated(ds, data, start, frames))
 
 
-def native(ds: Any, data: bytes, start: int, length: int, frames: int) -> list[tuple[int, int]]:
+def native(
+    ds: Any, data: bytes, start: int, length: int, frames: int, prefix: bool = False
+) -> list[tuple[int, int]]:
     bits = int(ds.BitsAllocated)
     if bits % 8:
         raise refused(f"{bits} bits allocated")
     size = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel") or 1) * bits // 8
-    if length < size * frames or start + size * frames > len(data):
+    if length < size * frames or (not prefix and start + size * frames > len(data)):
         raise refused("fewer pixel bytes than the frames need")
     return [(start + i * size, start + (i + 1) * size) for i in range(frames)]
 

@@ -3,12 +3,12 @@ size with the processor's own filter, encoded small. 16-bit images are windowed,
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
 from dataclasses import dataclass
 
 import numpy as np
+import pybase64
 from PIL import Image, ImageOps
 
 from serve.config import ImageSettings
@@ -31,7 +31,14 @@ class Encoded:
     data: bytes
 
     def data_url(self) -> str:
-        return f"data:{self.media};base64,{base64.b64encode(self.data).decode()}"
+        return f"data:{self.media};base64,{pybase64.b64encode(self.data).decode()}"
+
+    def data_url_bytes(self) -> bytes:
+        return b"".join(self.data_url_pieces())
+
+    def data_url_pieces(self) -> tuple[bytes, bytes]:
+        """The data URL as its head and its base64, for a writer that takes both (no 1 MB join)."""
+        return b"data:%s;base64," % self.media.encode(), pybase64.b64encode(self.data)
 
 
 def untouched_is_exact(img: Image.Image, size: int) -> bool:
@@ -40,7 +47,8 @@ def untouched_is_exact(img: Image.Image, size: int) -> bool:
     return img.mode not in HIGH_BIT_DEPTH and img.width <= size and img.height <= size
 
 
-def normalise(img: Image.Image, settings: ImageSettings) -> Encoded:
+def normalise(img: Image.Image, settings: ImageSettings, fmt: str | None = None) -> Encoded:
+    """`fmt`: the format to forward (images.forward_format unless given)."""
     img, size, resample = eight_bit(img), settings.model_input_size, RESAMPLE[settings.resample]
     if img.mode == "L" and "transparency" not in img.info:
         small = shrink(img, size, resample).convert(
@@ -48,7 +56,7 @@ def normalise(img: Image.Image, settings: ImageSettings) -> Encoded:
         )  # one channel resized, then copied: exact, 3x cheaper
     else:
         small = shrink(to_rgb(img), size, resample)
-    return encode(small, settings.forward_format, settings.jpeg_quality)
+    return encode(small, fmt or settings.forward_format, settings.jpeg_quality)
 
 
 def lossless(img: Image.Image) -> Encoded:
@@ -68,8 +76,9 @@ def eight_bit(img: Image.Image) -> Image.Image:
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
-    """vLLM's conversion: transparency over white, everything else by Pillow's convert."""
-    if img.mode == "RGB":
+    """vLLM's conversion: transparency over white, everything else by Pillow's convert. RGBX (the CT recipe's
+    output) is RGB with a padding byte: resized as it is and converted only where the encoder needs RGB."""
+    if img.mode in ("RGB", "RGBX"):
         return img
     if img.mode in TRANSPARENT_MODES or "transparency" in img.info:
         rgba = img.convert("RGBA")
@@ -93,5 +102,12 @@ def encode(img: Image.Image, fmt: str, quality: int) -> Encoded:
         # 4:4:4: chroma subsampling would blur colour overlays and annotations the model should see.
         img.save(buf, format="JPEG", quality=quality, subsampling=0)
         return Encoded("image/jpeg", buf.getvalue())
+    if (
+        img.mode == "RGBX"
+    ):  # JPEG takes RGBX as it is (Pillow's raw mode RGBX -> RGB): no copy; BMP, PNG do not
+        img = img.convert("RGB")
+    if fmt == "bmp":  # uncompressed: exact, and the cheapest to write and to read (a volume's slices)
+        img.save(buf, format="BMP")
+        return Encoded("image/bmp", buf.getvalue())
     img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return Encoded("image/png", buf.getvalue())

@@ -53,7 +53,8 @@ def ct_rgbx(stored: np.ndarray, table: np.ndarray | None, to_hu: ToHU) -> np.nda
     """(rows, cols, 4) uint8, RGB plus one unused byte (Pillow's 'RGBX'): the CT recipe on stored values, by
     `table` (ct_table) when the dtype has one, else computed. `to_hu` is the slice's modality LUT or rescale."""
     if table is not None:
-        return table[lut_index(stored)].view(np.uint8).reshape(*stored.shape, 4)
+        # np.take, not table[...]: the same gather at less than half the time (0.24 vs 0.53 ms for 512x512)
+        return np.take(table, lut_index(stored)).view(np.uint8).reshape(*stored.shape, 4)
     rgb = ct_windows(to_hu(stored))
     return np.concatenate([rgb, np.zeros((*stored.shape, 1), np.uint8)], axis=-1)
 

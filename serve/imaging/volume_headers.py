@@ -3,12 +3,12 @@ first bytes of its data URL when they reach Pixel Data; a multi-frame object is 
 
 from __future__ import annotations
 
-import base64
 import binascii
 import io
 from dataclasses import dataclass
 from typing import Any
 
+import pybase64
 from pydicom import dcmread
 from pydicom.uid import UID
 
@@ -63,7 +63,7 @@ def attempt(
 
 def read_one(source: int, text: str, whole: bool, settings: ImageSettings) -> ObjectHeader | None:
     try:
-        data = base64.b64decode(text, validate=True)
+        data = pybase64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise ImageRefused("invalid_base64", "the DICOM data is not valid base64.") from None
     if whole:
@@ -75,7 +75,25 @@ def read_one(source: int, text: str, whole: bool, settings: ImageSettings) -> Ob
     if frames > 1 and not whole:
         return None
     slices = [frame_slice(ds, source, frame, frames) for frame in range(frames)]
-    return ObjectHeader(slices, frame_ranges(ds, data, at, frames) if frames > 1 else None)
+    if frames > 1:
+        return ObjectHeader(slices, frame_ranges(ds, data, at, frames))
+    if not whole and is_plain(
+        ds
+    ):  # phase 2 then decodes the pixel bytes alone: no second parse of the header
+        return ObjectHeader(slices, frame_ranges(ds, data, at, 1, prefix=True))
+    return ObjectHeader(slices)
+
+
+def is_plain(ds: Any) -> bool:
+    """Uncompressed little-endian pixels that the header's own attributes fully describe (no Modality LUT): a
+    fixed run of bytes at a known place. Anything else is decoded from the whole object, as pydicom reads it."""
+    uid = UID(ds.file_meta.TransferSyntaxUID)
+    return (
+        uid.is_little_endian
+        and not uid.is_encapsulated
+        and not uid.is_deflated
+        and not ds.get("ModalityLUTSequence")
+    )
 
 
 def parse(data: bytes, whole: bool) -> tuple[Any, int]:

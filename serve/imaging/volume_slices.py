@@ -1,18 +1,19 @@
-"""Phase 2 of a volume, in an image worker: one slice's pixels through the CT or MR recipe, resized and encoded
-as the model's image (a data URL, base64 included, so the gateway's event loop never encodes it). For MR, a first
-pass reports each sampled slice's value range: the recipe needs the series' extremes."""
+"""Phase 2 of a volume, in an image worker: each slice's pixels through the CT or MR recipe, resized and encoded
+as the model's image (a data URL, base64 included, so the gateway's event loop never encodes it). A job takes a
+run of slices (a job costs ~0.5 ms of pickling and scheduling). For MR, a first pass reports each sampled slice's
+value range: the recipe needs the series' extremes."""
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+import pybase64
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
@@ -20,10 +21,13 @@ from pydicom.pixels import apply_modality_lut, pixel_array
 from pydicom.uid import UID
 
 from serve.config import ImageSettings
-from serve.imaging import dicom, inflate, normalise, recipes
+from serve.imaging import dicom, inflate, normalise, recipes, shared_bytes
 from serve.imaging.errors import ImageRefused
 from serve.imaging.frame_ranges import PixelLayout, fragments_of
 from serve.imaging.frames import check_frame
+
+T = TypeVar("T")
+BMP_URL = b"data:image/bmp;base64,"
 
 
 @dataclass(frozen=True)
@@ -39,22 +43,61 @@ class SliceTask:
     length: int = 0
     mr_range: tuple[float, float] | None = None  # the series' (min, max), for the MR recipe
     offset: int = 0  # where the base64 begins in `text` (a whole data URL is sent as the request holds it)
+    # Where to write the data URL instead of returning it: (shared file, start, its exact size); see bmp_url_size.
+    out: tuple[str, int, int] | None = None
 
 
-def render(task: SliceTask, settings: ImageSettings) -> str:
-    """The slice as the data URL the engine is sent."""
+def render_all(tasks: list[SliceTask], settings: ImageSettings) -> list[bytes | ImageRefused]:
+    """Each slice's data URL, or its refusal (the gateway names the slice's object)."""
+    return [attempt(render, task, settings) for task in tasks]
+
+
+def ranges_all(tasks: list[SliceTask], settings: ImageSettings) -> list[tuple[float, float] | ImageRefused]:
+    return [attempt(value_range, task, settings) for task in tasks]
+
+
+def attempt(
+    fn: Callable[[SliceTask, ImageSettings], T], task: SliceTask, settings: ImageSettings
+) -> T | ImageRefused:
+    try:
+        return fn(task, settings)
+    except ImageRefused as refusal:
+        return refusal
+
+
+def bmp_url_size(rows: int, columns: int, size: int) -> int:
+    """The exact length of a slice's BMP data URL, known before it is made (so the gateway can give each slice its
+    place in shared memory): shrunk to the model size, 24-bit rows padded to 4 bytes after a 54-byte header."""
+    width, height = min(columns, size), min(rows, size)
+    return len(BMP_URL) + 4 * -(-(54 + (width * 3 + 3) // 4 * 4 * height) // 3)
+
+
+def render(task: SliceTask, settings: ImageSettings) -> bytes:
+    """The slice as the data URL the engine is sent (ASCII bytes: the gateway splices them into the body), or
+    b"" once written where `task.out` says."""
     with refusals(settings):
         pixels, to_hu, table = stored(task, settings)
         if task.modality == "CT":
             rgbx = recipes.ct_rgbx(pixels, table, to_hu)
             rows, cols = pixels.shape
-            img = Image.frombuffer("RGBX", (cols, rows), rgbx, "raw", "RGBX", 0, 1).convert("RGB")
+            img = Image.frombuffer("RGBX", (cols, rows), rgbx, "raw", "RGBX", 0, 1)  # encoded as it is
         else:
             low, high = task.mr_range or recipes.value_range(pixels)
             img = Image.fromarray(recipes.mr_gray(pixels, low, high))
-        # As the single-image path: normalisation off sends the full-size slice, losslessly.
-        encoded = normalise.normalise(img, settings) if settings.normalize else normalise.lossless(img)
-        return encoded.data_url()
+        fmt = settings.volumes.slice_format
+        if settings.normalize:
+            encoded = normalise.normalise(img, settings, fmt)
+        else:  # as the single-image path: normalisation off sends the full-size slice, losslessly
+            encoded = normalise.encode(img, "bmp", 100) if fmt == "bmp" else normalise.lossless(img)
+    if task.out is None:
+        return encoded.data_url_bytes()
+    pieces = encoded.data_url_pieces()
+    path, start, size = task.out
+    # A wrong size is the gateway's arithmetic, not the slice's: a 500, never a misplaced slice.
+    if sum(map(len, pieces)) != size:
+        raise RuntimeError(f"a slice's data URL is {sum(map(len, pieces))} bytes where {size} were expected")
+    shared_bytes.write(path, start, *pieces)
+    return b""
 
 
 def value_range(task: SliceTask, settings: ImageSettings) -> tuple[float, float]:
@@ -88,7 +131,7 @@ def stored(task: SliceTask, settings: ImageSettings) -> tuple[np.ndarray, recipe
         data = task.text
     else:
         try:
-            data = base64.b64decode(task.text[task.offset :] if task.offset else task.text, validate=True)
+            data = pybase64.b64decode(task.text[task.offset :] if task.offset else task.text, validate=True)
         except (binascii.Error, ValueError):
             raise ImageRefused("invalid_base64", "the DICOM data is not valid base64.") from None
     ds = frame_dataset(task, data) if task.layout else whole_object(data, settings)

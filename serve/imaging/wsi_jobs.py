@@ -38,7 +38,9 @@ class Plan:
     um_per_px: float
     boxes: list[wsi.Box]
     tissue: int  # tissue patches found (the boxes are a sample of them, or the client's own)
-    first: list[str]  # the first boxes already read: opening a slide costs ~0.5-1 s of metadata requests
+    first: list[
+        bytes
+    ]  # the first boxes' data URLs, already read: opening a slide costs ~0.5-1 s of metadata requests
 
 
 def plan(
@@ -76,17 +78,18 @@ def tissue_of(
     return cells
 
 
-def read(ref: SlideRef, level: int, boxes: list[wsi.Box], settings: ImageSettings) -> list[str]:
+def read(ref: SlideRef, level: int, boxes: list[wsi.Box], settings: ImageSettings) -> list[bytes]:
     """Each box of `level` as the data URL the engine is sent (resized to the model's input size)."""
     with opened(ref) as slide:
         return patches(slide, level, boxes, settings)
 
 
-def patches(slide: Any, level: int, boxes: list[wsi.Box], settings: ImageSettings) -> list[str]:
+def patches(slide: Any, level: int, boxes: list[wsi.Box], settings: ImageSettings) -> list[bytes]:
+    """Data URLs as ASCII bytes: the gateway splices them into the body it forwards, never re-encoding them."""
     return [
         normalise.normalise(
             slide.read_region((box.x, box.y), level, (box.width, box.height)).convert("RGB"), settings
-        ).data_url()
+        ).data_url_bytes()
         for box in boxes
     ]
 

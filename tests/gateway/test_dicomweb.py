@@ -6,17 +6,13 @@ import logging
 import socket
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from serve.config import GatewaySettings, TermsSettings
-from serve.gateway.admission.api_keys import KeyRing
-from serve.gateway.app import GatewayConfig, create_app
-from serve.gateway.stores.sqlite import SqliteAckStore
 from testkit.ct_series import ct_series
 from testkit.dicom_factory import data_url
 from testkit.fake_dicomweb import Pacs
 from testkit.fake_dicomweb import create_app as create_pacs
-from tests.conftest import ACK, KEY_SECRET, MODEL
+from tests.conftest import ACK
+from tests.gateway.conftest import body, dicom_body, error_of, forwarded, volume_part
 
 CHAT = "/v1/chat/completions"
 TOKEN = "client-token-5c1f9e"  # must never be logged
@@ -32,41 +28,15 @@ async def pacs(aiohttp_server):
 
 
 @pytest.fixture
-def dicomweb_gateway(aiohttp_client, engine, db, access_log, pacs, monkeypatch):
+def dicomweb_gateway(make_gateway, pacs, monkeypatch):
     monkeypatch.setenv("TEST_PACS_AUTH", SECRET)
 
-    async def make(*, context_len=None, max_images=None, **server):
+    def make(*, context_len=None, max_images=None, **server):
         entry = {"name": "pacs", "base_url": pacs.base + "/dicom-web", **server}
-        settings = GatewaySettings(
-            terms=TermsSettings(database=db),
-            images={"model_input_size": 64, "tokens_per_image": 67, "dicomweb": {"servers": [entry]}},
-        )
-        url = str(engine.make_url("")).rstrip("/")
-        cfg = GatewayConfig(settings, [MODEL], url, max_images, context_len=context_len)
-        app = create_app(
-            cfg,
-            registry=CollectorRegistry(),
-            store=SqliteAckStore(db),
-            keys=KeyRing(None, secret=KEY_SECRET),
-            access_log=access_log,
-        )
-        return await aiohttp_client(app)
+        images = {"model_input_size": 64, "tokens_per_image": 67, "dicomweb": {"servers": [entry]}}
+        return make_gateway(images=images, max_images=max_images, context_len=context_len)
 
     return make
-
-
-def body(*sources, **options) -> dict:
-    part = {"type": "image_dicom", "image_dicom": {"dicom_source": list(sources), **options}}
-    content = [{"type": "text", "text": "Review the slices."}, part, {"type": "text", "text": "Findings?"}]
-    return {"model": MODEL, "messages": [{"role": "user", "content": content}]}
-
-
-def forwarded(script) -> list[dict]:
-    return script.seen[-1]["messages"][-1]["content"]
-
-
-async def error_of(resp) -> dict:
-    return (await resp.json())["error"]
 
 
 async def test_a_series_by_reference_reaches_the_engine_as_the_same_slices_as_inline(
@@ -75,17 +45,12 @@ async def test_a_series_by_reference_reaches_the_engine_as_the_same_slices_as_in
     series = ct_series(30, 32, flat=True)
     pacs.add(series.objects)
     gw = await dicomweb_gateway()
-    resp = await gw.post(CHAT, json=body(pacs.url(pacs.base), max_slices=10), headers=ACK)
+    resp = await gw.post(CHAT, json=dicom_body(pacs.url(pacs.base), max_slices=10), headers=ACK)
     assert resp.status == 200, await resp.text()
     by_reference = forwarded(script)
     # Only the 10 sampled instances were retrieved, after one search and one metadata request.
     assert pacs.requests.count("instance") == 10 and pacs.requests[:2] == ["qido", "metadata"]
-    inline = {"type": "image_dicom", "image_dicom": {"dicom_source": [data_url(o) for o in series.objects]}}
-    inline["image_dicom"]["max_slices"] = 10
-    content = [{"type": "text", "text": "Review the slices."}, inline, {"type": "text", "text": "Findings?"}]
-    resp = await gw.post(
-        CHAT, json={"model": MODEL, "messages": [{"role": "user", "content": content}]}, headers=ACK
-    )
+    resp = await gw.post(CHAT, json=body(volume_part(series.objects, max_slices=10)), headers=ACK)
     assert resp.status == 200
     assert forwarded(script) == by_reference  # byte for byte: one pipeline
 
@@ -96,7 +61,7 @@ async def test_named_instances_make_a_volume_of_those_slices(dicomweb_gateway, p
     gw = await dicomweb_gateway()
     chosen = list(pacs.objects)[:3]
     urls = [f"{pacs.url(pacs.base)}/instances/{uid}" for uid in chosen]
-    assert (await gw.post(CHAT, json=body(*urls), headers=ACK)).status == 200
+    assert (await gw.post(CHAT, json=dicom_body(*urls), headers=ACK)).status == 200
     assert [p["text"] for p in forwarded(script) if p["type"] == "text"][1:-1] == [
         "SLICE 1",
         "SLICE 2",
@@ -119,14 +84,16 @@ async def test_named_instances_make_a_volume_of_those_slices(dicomweb_gateway, p
 async def test_only_allow_listed_servers_and_plain_paths_are_fetched(dicomweb_gateway, pacs, url, code):
     gw = await dicomweb_gateway()
     port = pacs.base.rsplit(":", 1)[1]
-    resp = await gw.post(CHAT, json=body(url.format(base=pacs.base, port=port)), headers=ACK)
+    resp = await gw.post(CHAT, json=dicom_body(url.format(base=pacs.base, port=port)), headers=ACK)
     assert resp.status == 400 and (await error_of(resp))["code"] == code
     assert pacs.requests == []
 
 
 async def test_without_configured_servers_a_reference_is_refused(make_gateway):
     gw = await make_gateway()
-    resp = await gw.post(CHAT, json=body("https://pacs.example/dicom-web/studies/1/series/2"), headers=ACK)
+    resp = await gw.post(
+        CHAT, json=dicom_body("https://pacs.example/dicom-web/studies/1/series/2"), headers=ACK
+    )
     assert resp.status == 400 and (await error_of(resp))["code"] == "dicomweb_not_configured"
 
 
@@ -145,7 +112,7 @@ async def test_each_server_failure_is_its_envelope(dicomweb_gateway, pacs, statu
     pacs.add(ct_series(4, 16, flat=True).objects)
     pacs.status, pacs.fail_only = status, only
     gw = await dicomweb_gateway(authorization_env="TEST_PACS_AUTH")
-    resp = await gw.post(CHAT, json=body(pacs.url(pacs.base)), headers=ACK)
+    resp = await gw.post(CHAT, json=dicom_body(pacs.url(pacs.base)), headers=ACK)
     assert resp.status == expected, await resp.text()
     error = await error_of(resp)
     assert error["code"] == code and error["param"].endswith("dicom_source[0]")
@@ -158,7 +125,7 @@ async def test_a_refused_client_credential_is_a_403_and_the_token_is_forwarded_n
     pacs.status = 401
     gw = await dicomweb_gateway(forward_client_credential=True, authorization_env="TEST_PACS_AUTH")
     with caplog.at_level(logging.DEBUG):
-        resp = await gw.post(CHAT, json=body(pacs.url(pacs.base), access_credential=TOKEN), headers=ACK)
+        resp = await gw.post(CHAT, json=dicom_body(pacs.url(pacs.base), access_credential=TOKEN), headers=ACK)
     assert resp.status == 403 and (await error_of(resp))["code"] == "dicomweb_forbidden"
     assert pacs.authorizations == [f"Bearer {TOKEN}"]
     text = caplog.text + str(access_log.lines()) + await resp.text()
@@ -168,14 +135,14 @@ async def test_a_refused_client_credential_is_a_403_and_the_token_is_forwarded_n
 async def test_the_gateway_credential_goes_when_the_client_sends_none(dicomweb_gateway, pacs, script):
     pacs.add(ct_series(3, 16, flat=True).objects)
     gw = await dicomweb_gateway(forward_client_credential=True, authorization_env="TEST_PACS_AUTH")
-    assert (await gw.post(CHAT, json=body(pacs.url(pacs.base)), headers=ACK)).status == 200
+    assert (await gw.post(CHAT, json=dicom_body(pacs.url(pacs.base)), headers=ACK)).status == 200
     assert set(pacs.authorizations) == {SECRET}
 
 
 async def test_a_client_credential_is_refused_where_the_server_does_not_forward_it(dicomweb_gateway, pacs):
     pacs.add(ct_series(3, 16, flat=True).objects)
     gw = await dicomweb_gateway()
-    resp = await gw.post(CHAT, json=body(pacs.url(pacs.base), access_credential=TOKEN), headers=ACK)
+    resp = await gw.post(CHAT, json=dicom_body(pacs.url(pacs.base), access_credential=TOKEN), headers=ACK)
     assert resp.status == 400 and (await error_of(resp))["code"] == "dicomweb_credential_not_accepted"
     assert TOKEN not in await resp.text() and pacs.requests == []
 
@@ -184,28 +151,28 @@ async def test_a_silent_server_is_a_504_and_a_refused_connection_a_502(dicomweb_
     pacs.add(ct_series(3, 16, flat=True).objects)
     pacs.delay_s = 2.0
     gw = await dicomweb_gateway(timeout_s=0.3)
-    resp = await gw.post(CHAT, json=body(pacs.url(pacs.base)), headers=ACK)
+    resp = await gw.post(CHAT, json=dicom_body(pacs.url(pacs.base)), headers=ACK)
     assert resp.status == 504 and (await error_of(resp))["code"] == "dicomweb_unreachable"
     with socket.socket() as closed:  # bound, never listening: connections to it are refused
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
         server = {"name": "gone", "base_url": f"http://127.0.0.1:{port}/dicom-web"}
         gone = await make_gateway(images={"dicomweb": {"servers": [server]}})
-        resp = await gone.post(CHAT, json=body(f"{server['base_url']}/studies/1/series/2"), headers=ACK)
+        resp = await gone.post(CHAT, json=dicom_body(f"{server['base_url']}/studies/1/series/2"), headers=ACK)
     assert resp.status == 502 and (await error_of(resp))["code"] == "dicomweb_unreachable"
 
 
 async def test_an_oversized_or_broken_instance_is_refused(dicomweb_gateway, pacs):
     pacs.add(ct_series(3, 64, flat=True).objects)
     gw = await dicomweb_gateway(max_instance_bytes=4096)
-    resp = await gw.post(CHAT, json=body(pacs.url(pacs.base)), headers=ACK)
+    resp = await gw.post(CHAT, json=dicom_body(pacs.url(pacs.base)), headers=ACK)
     assert resp.status == 400 and (await error_of(resp))["code"] == "image_too_large"
     gw = await dicomweb_gateway(max_part_bytes=20_000)  # each object fits, the three together do not
-    resp = await gw.post(CHAT, json=body(pacs.url(pacs.base)), headers=ACK)
+    resp = await gw.post(CHAT, json=dicom_body(pacs.url(pacs.base)), headers=ACK)
     assert resp.status == 400 and (await error_of(resp))["code"] == "image_too_large"
     pacs.broken_body = True
     gw = await dicomweb_gateway()
-    resp = await gw.post(CHAT, json=body(pacs.url(pacs.base)), headers=ACK)
+    resp = await gw.post(CHAT, json=dicom_body(pacs.url(pacs.base)), headers=ACK)
     assert resp.status == 502 and (await error_of(resp))["code"] == "dicomweb_bad_response"
 
 
@@ -213,12 +180,12 @@ async def test_inline_and_reference_sources_do_not_mix_in_one_part(dicomweb_gate
     series = ct_series(2, 16, flat=True)
     pacs.add(series.objects)
     gw = await dicomweb_gateway()
-    resp = await gw.post(CHAT, json=body(pacs.url(pacs.base), data_url(series.objects[0])), headers=ACK)
+    resp = await gw.post(CHAT, json=dicom_body(pacs.url(pacs.base), data_url(series.objects[0])), headers=ACK)
     assert resp.status == 400 and (await error_of(resp))["code"] == "invalid_volume"
 
 
 async def test_patch_options_are_for_whole_slides_only(dicomweb_gateway, pacs):
     pacs.add(ct_series(2, 16, flat=True).objects)
     gw = await dicomweb_gateway()
-    resp = await gw.post(CHAT, json=body(pacs.url(pacs.base), max_patches=4), headers=ACK)
+    resp = await gw.post(CHAT, json=dicom_body(pacs.url(pacs.base), max_patches=4), headers=ACK)
     assert resp.status == 400 and (await error_of(resp))["code"] == "invalid_volume"

@@ -13,9 +13,8 @@ from serve.gateway.rewrite import request_body
 from testkit.ct_series import ct_series
 from testkit.dicom_factory import data_url, dicom, radiograph16
 from tests.conftest import ACK, MODEL
-from tests.gateway.test_volumes import CHAT, body, forwarded, images_of, volume_gateway, volume_part
-
-__all__ = ["volume_gateway"]  # the fixture, shared
+from tests.gateway.conftest import body, forwarded, images_of, volume_part
+from tests.gateway.test_volumes import CHAT
 
 
 def uncut(monkeypatch) -> None:

@@ -8,16 +8,11 @@ import logging
 
 import numpy as np
 import pytest
-from prometheus_client import CollectorRegistry
 
-from serve.config import GatewaySettings, TermsSettings
-from serve.gateway.admission.api_keys import KeyRing
-from serve.gateway.app import GatewayConfig, create_app
-from serve.gateway.stores.sqlite import SqliteAckStore
 from testkit import pacs_studies
 from testkit.pacs_studies import CANARY
-from tests.conftest import ACK, KEY_SECRET, MODEL
-from tests.gateway.test_volumes import images_of
+from tests.conftest import ACK
+from tests.gateway.conftest import dicom_body, error_of, forwarded, images_of
 
 pytestmark = pytest.mark.full
 CHAT = "/v1/chat/completions"
@@ -30,37 +25,17 @@ def pacs(tmp_path_factory):
 
 
 @pytest.fixture
-def pacs_gateway(aiohttp_client, engine, db, access_log, pacs):
-    async def make(*, context_len=8192, max_images=100, **server):
+def pacs_gateway(make_gateway, pacs):
+    def make(*, context_len=8192, max_images=100, **server):
         entry = {"name": "orthanc", "base_url": pacs.dicomweb_url, **server}
         images = {"model_input_size": 224, "tokens_per_image": 67, "dicomweb": {"servers": [entry]}}
-        settings = GatewaySettings(terms=TermsSettings(database=db), images=images)
-        url = str(engine.make_url("")).rstrip("/")
-        cfg = GatewayConfig(settings, [MODEL], url, max_images, context_len=context_len)
-        app = create_app(
-            cfg,
-            registry=CollectorRegistry(),
-            store=SqliteAckStore(db),
-            keys=KeyRing(None, secret=KEY_SECRET),
-            access_log=access_log,
-        )
-        return await aiohttp_client(app)
+        return make_gateway(images=images, max_images=max_images, context_len=context_len)
 
     return make
 
 
 def body(*sources, **options) -> dict:
-    part = {"type": "image_dicom", "image_dicom": {"dicom_source": list(sources), **options}}
-    content = [{"type": "text", "text": "Describe the study."}, part, {"type": "text", "text": "Findings?"}]
-    return {"model": MODEL, "messages": [{"role": "user", "content": content}]}
-
-
-def forwarded(script) -> list[dict]:
-    return script.seen[-1]["messages"][-1]["content"]
-
-
-async def error_of(resp) -> dict:
-    return (await resp.json())["error"]
+    return dicom_body(*sources, intro="Describe the study.", **options)
 
 
 async def test_a_ct_series_by_reference_is_85_ordered_slices(pacs_gateway, pacs, script):

@@ -14,70 +14,21 @@ import numpy as np
 import psutil
 import pytest
 from PIL import Image
-from prometheus_client import CollectorRegistry
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.uid import RLELossless
 
-from serve.config import GatewaySettings, ImageSettings, TermsSettings
-from serve.gateway.admission.api_keys import KeyRing
-from serve.gateway.app import GatewayConfig, create_app
-from serve.gateway.rewrite import volumes
-from serve.gateway.stores.sqlite import SqliteAckStore
+from serve.config import ImageSettings
+from serve.gateway.rewrite.image_jobs import on_pool
 from serve.imaging import recipes
 from serve.imaging.pool import ImagePool
 from testkit.ct_series import ct_series, enhanced, flat_hu, mr_series
 from testkit.dicom_factory import data_url
 from testkit.image_jobs import scripted
-from tests.conftest import ACK, KEY_SECRET, MODEL
+from tests.conftest import ACK
+from tests.gateway.conftest import body, error_of, forwarded, images_of, volume_part
 
 CHAT = "/v1/chat/completions"
-SMALL = {"model_input_size": 224}
-
-
-@pytest.fixture
-def volume_gateway(aiohttp_client, engine, db, access_log):
-    """A gateway with the engine's image limit and context (what a profile's vllm section gives)."""
-
-    async def make(*, max_images=None, context_len=None, max_body_bytes=32 << 20, **images):
-        settings = GatewaySettings(
-            terms=TermsSettings(database=db), images={**SMALL, **images}, max_body_bytes=max_body_bytes
-        )
-        url = str(engine.make_url("")).rstrip("/")
-        cfg = GatewayConfig(settings, [MODEL], url, max_images, context_len=context_len)
-        app = create_app(
-            cfg,
-            registry=CollectorRegistry(),
-            store=SqliteAckStore(db),
-            keys=KeyRing(None, secret=KEY_SECRET),
-            access_log=access_log,
-        )
-        return await aiohttp_client(app)
-
-    return make
-
-
-def volume_part(objects, **options) -> dict:
-    return {"type": "image_dicom", "image_dicom": {"dicom_source": [data_url(o) for o in objects], **options}}
-
-
-def body(*parts, **extra) -> dict:
-    content = [{"type": "text", "text": "Review the slices."}, *parts, {"type": "text", "text": "Findings?"}]
-    return {"model": MODEL, "messages": [{"role": "user", "content": content}], **extra}
-
-
-def forwarded(script) -> list[dict]:
-    return script.seen[-1]["messages"][-1]["content"]
-
-
-def images_of(content) -> list[Image.Image]:
-    found = []
-    for part in content:
-        if part["type"] == "image_url":
-            header, _, payload = part["image_url"]["url"].partition(",")
-            assert header == "data:image/jpeg;base64"
-            found.append(Image.open(io.BytesIO(base64.b64decode(payload))))
-    return found
 
 
 def close(seen: list[int], expected: list[int], levels: int = 2) -> bool:
@@ -86,12 +37,11 @@ def close(seen: list[int], expected: list[int], levels: int = 2) -> bool:
     )
 
 
-async def error_of(resp) -> dict:
-    return (await resp.json())["error"]
-
-
-async def test_a_shuffled_ct_series_reaches_the_engine_as_ordered_slices_with_labels(volume_gateway, script):
-    gw = await volume_gateway()
+@pytest.mark.parametrize("fmt", ["bmp", "jpeg"])
+async def test_a_shuffled_ct_series_reaches_the_engine_as_ordered_slices_with_labels(
+    volume_gateway, script, fmt
+):
+    gw = await volume_gateway(volumes={"slice_format": fmt})
     series = ct_series(12, 64, flat=True)
     resp = await gw.post(CHAT, json=body(volume_part(series.objects)), headers=ACK)
     assert resp.status == 200
@@ -100,11 +50,12 @@ async def test_a_shuffled_ct_series_reaches_the_engine_as_ordered_slices_with_la
     slices = content[1:-1]
     assert [p["type"] for p in slices] == ["image_url", "text"] * 12
     assert [p["text"] for p in slices[1::2]] == [f"SLICE {k}" for k in range(1, 13)]
-    red = [int(np.asarray(img)[..., 0].mean().round()) for img in images_of(slices)]
+    red = [int(np.asarray(img)[..., 0].mean().round()) for img in images_of(slices, fmt)]
     hand = [int(recipes.window(np.array(flat_hu(k)), -1024, 1024)) for k in range(12)]
-    # In order along the slice normal, each slice its own wide-window value (JPEG's colour conversion: +-2).
-    assert red == sorted(red) and close(red, hand)
-    assert all(img.size == (64, 64) and img.mode == "RGB" for img in images_of(slices))
+    # In order along the slice normal, each slice its own wide-window value: exact in BMP (uncompressed), within
+    # JPEG's colour conversion (+-2) in JPEG.
+    assert red == sorted(red) and (red == hand if fmt == "bmp" else close(red, hand))
+    assert all(img.size == (64, 64) and img.mode == "RGB" for img in images_of(slices, fmt))
 
 
 async def test_slices_are_shrunk_to_the_model_size_and_sampled_to_max_slices(volume_gateway, script):
@@ -400,11 +351,9 @@ async def test_volume_jobs_spread_over_the_workers_and_stop_with_their_request(t
     pool = ImagePool(ImageSettings(workers=2))
     await pool.start()
     try:
-        assert len(set(await volumes.run_all(pool, slow_pid, [()] * 8, "w"))) == 2  # both workers took jobs
+        assert len(set(await on_pool(pool, slow_pid, [()] * 8, "w"))) == 2  # both workers took jobs
         marker = tmp_path / "worker.pid"
-        job = asyncio.ensure_future(
-            volumes.run_all(pool, scripted, [("x", f"sleep:{marker}", None)] * 2, "w")
-        )
+        job = asyncio.ensure_future(on_pool(pool, scripted, [("x", f"sleep:{marker}", None)] * 2, "w"))
         async with asyncio.timeout(60):
             while not marker.exists() or not marker.read_text():
                 await asyncio.sleep(0.05)

@@ -11,11 +11,14 @@ from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from serve.gateway.errors import GatewayError, bad_request
+from serve.imaging import shared_bytes
 
 RETRY_AFTER_S = "1"
 # Larger bodies are copied into one buffer as they arrive: joining a CT volume's 60 MB at the end held the event
-# loop ~35 ms at once. Smaller ones keep the join (one chunk: no copy at all).
+# loop ~35 ms at once. Smaller ones keep the join (one chunk: no copy at all). Where it can, that buffer is memory
+# the image workers read a volume's slices from, so they are never pickled (serve/imaging/shared_bytes.py).
 FILL_IN_PLACE_BYTES = 1 << 20
+SHARED = shared_bytes.supported()
 
 
 class BodyBudget:
@@ -60,7 +63,7 @@ class BodyBudget:
     async def _read(self, request: web.BaseRequest, declared: int | None) -> bytes:
         content, chunks = request.content, []
         if declared is not None and declared >= FILL_IN_PLACE_BYTES:
-            return await _fill(content)
+            return await (_fill_shared(content, declared) if SHARED else _fill(content))
         if declared is not None:
             while chunk := await content.readany():
                 chunks.append(chunk)
@@ -87,6 +90,23 @@ async def _fill(content: StreamReader) -> bytes:
         body += chunk
     # Typed bytes: every reader (orjson, the cut, len, slices, writelines) takes a bytearray as it takes bytes.
     return body  # type: ignore[return-value]
+
+
+async def _fill_shared(content: StreamReader, declared: int) -> bytes:
+    """As _fill, into shared memory of the declared size (aiohttp reads exactly Content-Length bytes)."""
+    body, at = shared_bytes.SharedBytes(declared), 0
+    while chunk := await content.readany():
+        body[at : at + len(chunk)] = chunk
+        at += len(chunk)
+    if at != declared:  # not expected of aiohttp: then the body is what arrived, as bytes
+        return bytes(body[:at])
+    return body  # type: ignore[return-value]  # reads as bytes do (shared_bytes.SharedBytes)
+
+
+def release_body(body: bytes) -> None:
+    """When its request ends: workers can no longer open a shared body (its memory goes with the last view)."""
+    if isinstance(body, shared_bytes.SharedBytes):
+        body.close_file()
 
 
 def too_large(limit: int) -> GatewayError:

@@ -7,9 +7,10 @@ patches (slides.py). Anything else (CR, DX, ...): each instance on today's singl
 from __future__ import annotations
 
 import asyncio
-import base64
 from dataclasses import replace
 from typing import Any
+
+import pybase64
 
 from serve.config import ImageSettings
 from serve.gateway.dicomweb import failures, slides
@@ -18,6 +19,7 @@ from serve.gateway.dicomweb.credentials import credential
 from serve.gateway.dicomweb.request import Reference, references, remote_options
 from serve.gateway.errors import GatewayError, bad_request
 from serve.gateway.rewrite import volumes
+from serve.gateway.rewrite.image_jobs import on_pool
 from serve.gateway.rewrite.images import ImagePart
 from serve.gateway.rewrite.volume_request import InlineSource, VolumeSpec
 from serve.imaging import series
@@ -78,7 +80,7 @@ def options_of(item: ImagePart) -> tuple[dict[str, Any], str]:
 
 async def instance_headers(bodies: list[bytes], ref: Reference, pool: ImagePool) -> list[InstanceHeader]:
     try:
-        (headers,) = await volumes.run_all(pool, metadata_headers, [(bodies,)], ref.where)
+        (headers,) = await on_pool(pool, metadata_headers, [(bodies,)], ref.where)
     except GatewayError as error:
         if error.code == "dicomweb_bad_response":  # the server's answer, not the client's request
             raise failures.bad_response(
@@ -128,8 +130,8 @@ async def volume_parts(
 
 
 async def data_url(fetch: Fetcher, ref: Reference, instance: str) -> str:
-    """One instance as the inline pipeline takes it (base64 of ~0.5 MB: ~0.5 ms here, between two reads)."""
-    return DATA_URL + base64.b64encode(await fetch.instance(ref, instance)).decode("ascii")
+    """One instance as the inline pipeline takes it (base64 of ~0.5 MB: ~0.02 ms with pybase64, between two reads)."""
+    return DATA_URL + pybase64.b64encode(await fetch.instance(ref, instance)).decode("ascii")
 
 
 async def single_images(
@@ -152,8 +154,8 @@ async def single_images(
     if item.room is not None:
         item.room.check(spec, len(ordered))
     objects = await asyncio.gather(*(fetch.instance(ref, header.instance) for header in ordered))
-    encoded = await volumes.run_all(pool, decode_object, [(data,) for data in objects], ref.where)
-    return [{"type": "image_url", "image_url": {"url": e.data_url()}} for e in encoded]
+    encoded = await on_pool(pool, decode_object, [(data,) for data in objects], ref.where)
+    return [volumes.image_part(item, e.data_url_bytes()) for e in encoded]
 
 
 __all__ = ["is_remote", "slices_of"]

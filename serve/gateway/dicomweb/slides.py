@@ -15,8 +15,9 @@ from serve.gateway.dicomweb import failures
 from serve.gateway.dicomweb.credentials import Credential
 from serve.gateway.dicomweb.request import Reference, RemoteOptions
 from serve.gateway.errors import GatewayError, bad_request
-from serve.gateway.rewrite import volumes
+from serve.gateway.rewrite.image_jobs import on_pool
 from serve.gateway.rewrite.images import ImagePart
+from serve.gateway.rewrite.volumes import image_part
 from serve.imaging import wsi
 from serve.imaging.pool import ImagePool
 from serve.imaging.wsi_jobs import SlideRef, plan, read
@@ -47,12 +48,12 @@ async def patch_parts(
     )
     asked = [wsi.Box(p.x, p.y, p.width, p.height) for p in options.patches] if options.patches else None
     with mapped(ref, auth):
-        (laid_out,) = await volumes.run_all(pool, plan, [(slide, recipe, count, asked)], ref.where)
+        (laid_out,) = await on_pool(pool, plan, [(slide, recipe, count, asked)], ref.where)
         rest = laid_out.boxes[len(laid_out.first) :]
         read_jobs = [(slide, laid_out.level, batch) for batch in chunks(rest, recipe.patches_per_job)]
-        read_urls = await volumes.run_all(pool, read, read_jobs, ref.where) if read_jobs else []
+        read_urls = await on_pool(pool, read, read_jobs, ref.where) if read_jobs else []
         urls = laid_out.first + [url for batch in read_urls for url in batch]
-    return [{"type": "image_url", "image_url": {"url": url}} for url in urls]
+    return [image_part(item, url) for url in urls]
 
 
 def patch_count(item: ImagePart, options: RemoteOptions, limit: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from serve.config import EngineTimeoutSettings
 from serve.gateway.engine_client.http1 import Interrupted, Pool, Response, UpstreamError
@@ -33,7 +34,9 @@ class Upstream:
             max_connections=max_connections,
         )
 
-    async def post(self, path: str, body: bytes, headers: dict[str, str], *, stream: bool) -> Response:
+    async def post(
+        self, path: str, body: bytes | Sequence[bytes | memoryview], headers: dict[str, str], *, stream: bool
+    ) -> Response:
         """`stream`: the answer is an SSE stream (first-byte then stall limits), else a whole one (total limit)."""
         return await self._pool.request("POST", path, body, headers, stream=stream)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -274,7 +274,7 @@ class _Connection(asyncio.Protocol):
             self.abort()
 
     # the pool's side
-    def send(self, response: Response, data: Iterable[bytes], limits: Limits) -> None:
+    def send(self, response: Response, data: Iterable[bytes | memoryview], limits: Limits) -> None:
         self.response, self.limits = response, limits
         self.sent_at = self.last_read = self.loop.time()
         self._timer = self.loop.call_at(first_check(limits, self.sent_at), self._check_timeout)
@@ -354,7 +354,7 @@ class Pool:
         self,
         method: str,
         path: str,
-        body: bytes = b"",
+        body: bytes | Sequence[bytes | memoryview] = b"",
         headers: dict[str, str] | None = None,
         *,
         stream: bool = False,
@@ -427,7 +427,7 @@ class Pool:
                 return True
         return False
 
-    async def _exchange(self, conn: _Connection, data: list[bytes], limits: Limits) -> Response:
+    async def _exchange(self, conn: _Connection, data: list[bytes | memoryview], limits: Limits) -> Response:
         response = Response(conn)
         conn.send(response, data, limits)
         try:
@@ -437,13 +437,24 @@ class Pool:
             raise
         return response
 
-    def _encode(self, method: str, path: str, body: bytes, headers: dict[str, str] | None) -> list[bytes]:
+    def _encode(
+        self,
+        method: str,
+        path: str,
+        body: bytes | Sequence[bytes | memoryview],
+        headers: dict[str, str] | None,
+    ) -> list[bytes | memoryview]:
+        """The request's writes: head and body joined when small; a body in pieces (a volume's slices held
+        apart, see rewrite/inline_media.py) goes as its pieces, by one writelines, never joined here."""
         lines = [f"{method} {self.prefix}{path} HTTP/1.1".encode("latin-1"), b"Host: " + self._host_header]
         for name, value in (headers or {}).items():
             lines.append(f"{_check_header(name)}: {_check_header(value)}".encode("latin-1"))
-        if body or method in ("POST", "PUT", "PATCH"):
-            lines.append(b"Content-Length: %d" % len(body))
+        size = len(body) if isinstance(body, bytes) else sum(len(piece) for piece in body)
+        if size or method in ("POST", "PUT", "PATCH"):
+            lines.append(b"Content-Length: %d" % size)
         head = b"\r\n".join(lines) + b"\r\n\r\n"
+        if not isinstance(body, bytes):
+            return [head, *body]
         if len(body) < COALESCE_LIMIT:
             return [head + body]
         return [head, body]

@@ -1,16 +1,19 @@
 """Large base64 data URLs cut out of a request body before its JSON is parsed (pure): parsing a CT volume's 60 MB
 on the event loop held it ~100 ms; the cut document is a few kB. Each URL becomes a placeholder string, read
-back through `resolve` and put back, byte for byte, into the body forwarded to the engine by `restore`."""
+back through `resolve` and put back, byte for byte, into the body forwarded to the engine by `restore`. Images
+the gateway makes (a volume's slices) are held the same way: the body goes to the engine as pieces, and the
+megabytes of base64 are never re-encoded nor copied on the event loop."""
 
 from __future__ import annotations
 
 import codecs
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from serve.gateway.errors import bad_request
+from serve.imaging.shared_bytes import SharedBytes, SharedText
 
 MIN_BODY_BYTES = 1 << 20  # smaller bodies keep the plain parse: one length check is all they pay
 MIN_URL_BYTES = 64 << 10
@@ -21,6 +24,7 @@ MAX_HEADER = 140
 # cannot guess the token, so no client string is ever taken for one.
 NUL = "\x00"
 JSON_NUL = b"\\u0000"
+Body = bytes | list[bytes | memoryview]  # a body to forward: whole, or pieces written one after another
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,13 @@ class InlineMedia:
     raw: bytes  # the body as received: the URLs stay there, unparsed and uncopied
     spans: tuple[tuple[int, int], ...]  # [start, end) of each URL's text in raw, quotes excluded
     token: str
+    # Data URLs made here (hold()), numbered after the spans.
+    made: list[bytes | memoryview] = field(default_factory=list, compare=False)
+
+    def hold(self, url: bytes | memoryview) -> str:
+        """A placeholder for a data URL made here (ASCII: base64 needs no JSON escape), put back by restore."""
+        self.made.append(url)
+        return self.placeholder(len(self.spans) + len(self.made) - 1)
 
     def placeholder(self, k: int) -> str:
         return f"{NUL}{self.token}:{k}{NUL}"
@@ -39,9 +50,11 @@ class InlineMedia:
             return None
         digits = value[len(head) : -1]
         k = int(digits) if digits.isdigit() and digits.isascii() else -1
-        return k if 0 <= k < len(self.spans) and value == self.placeholder(k) else None
+        return k if 0 <= k < len(self.spans) + len(self.made) and value == self.placeholder(k) else None
 
     def url(self, k: int) -> str:
+        if k >= len(self.spans):
+            return bytes(self.made[k - len(self.spans)]).decode("ascii")
         start, end = self.spans[k]
         # Not UTF-8: the parser's refusal. (Raw control characters, which the parser also refuses, are not looked
         # for here, a pass over every payload: the worker's strict base64 decode refuses them, also with a 400.)
@@ -70,7 +83,14 @@ class CutText:
         first, stop, _ = at.indices(len(self))
         return _text(memoryview(self.raw)[self.start + first : self.start + stop])
 
+    def part(self, start: int, stop: int) -> CutText:
+        """Characters [start, stop) (clamped, as slicing), still uncopied."""
+        first, end, _ = slice(start, stop).indices(len(self))
+        return CutText(self.raw, self.start + first, self.start + max(first, end))
+
     def __reduce__(self) -> tuple[Any, ...]:
+        if isinstance(self.raw, SharedBytes):  # the worker reads the characters from the shared body itself
+            return SharedText(self.raw, self.start, self.end).__reduce__()
         return codecs.decode, (bytes(memoryview(self.raw)[self.start : self.end]), "utf-8", "replace")
 
 
@@ -128,7 +148,9 @@ def deferred(value: Any, media: InlineMedia | None) -> Any:
     if media is None or type(value) is not str or not value.startswith(NUL):
         return value
     k = media.index(value)
-    return value if k is None else CutText(media.raw, *media.spans[k])
+    if k is None or k >= len(media.spans):
+        return resolve(value, media)
+    return CutText(media.raw, *media.spans[k])
 
 
 def resolve(value: Any, media: InlineMedia | None) -> Any:
@@ -141,22 +163,38 @@ def resolve(value: Any, media: InlineMedia | None) -> Any:
 
 
 def restore(encoded: bytes, media: InlineMedia | None) -> bytes:
-    """The engine's body with every placeholder still in it (images the gateway left alone) put back as the
-    client's own bytes: orjson writes NUL as \\u0000, and the URLs hold nothing it would escape."""
+    """The engine's body with every placeholder still in it (images the gateway left alone, images it made) put
+    back as their bytes: orjson writes NUL as \\u0000, and the URLs hold nothing it would escape."""
+    pieces = restore_pieces(encoded, media)
+    return pieces if isinstance(pieces, bytes) else b"".join(pieces)
+
+
+def restore_pieces(encoded: bytes, media: InlineMedia | None) -> Body:
+    """As restore, as the pieces to write one after another (views, no copy); `encoded` itself if it holds no
+    placeholder."""
     if media is None:
         return encoded
     needle = JSON_NUL + media.token.encode() + b":"
     at = encoded.find(needle)
     if at == -1:
         return encoded
-    view, out = memoryview(media.raw), memoryview(encoded)
-    pieces: list[memoryview] = []
+    view, out, cuts = memoryview(media.raw), memoryview(encoded), len(media.spans)
+    pieces: list[bytes | memoryview] = []
     done = 0
     while at != -1:
         stop = encoded.find(JSON_NUL, at + len(needle))
-        start, end = media.spans[int(encoded[at + len(needle) : stop])]
-        pieces += [out[done:at], view[start:end]]
+        k = int(encoded[at + len(needle) : stop])
+        if k < cuts:
+            start, end = media.spans[k]
+            pieces += [out[done:at], view[start:end]]
+        else:
+            pieces += [out[done:at], media.made[k - cuts]]
         done = stop + len(JSON_NUL)
         at = encoded.find(needle, done)
     pieces.append(out[done:])
-    return b"".join(pieces)
+    return pieces
+
+
+def empty() -> InlineMedia:
+    """A holder for images the gateway makes, for a request that had no data URL to cut (a DICOMweb volume)."""
+    return InlineMedia(b"", (), secrets.token_hex(8))

@@ -12,7 +12,7 @@ from serve.gateway.errors import bad_request, model_not_found
 from serve.gateway.rewrite import disclaimer as disc
 from serve.gateway.rewrite.image_budget import ImageBudget, plan, too_large
 from serve.gateway.rewrite.images import ImagePart, check_count, image_parts
-from serve.gateway.rewrite.inline_media import InlineMedia, cut, restore
+from serve.gateway.rewrite.inline_media import Body, InlineMedia, cut, empty, restore_pieces
 from serve.gateway.rewrite.volume_request import is_volume
 
 # Keeps salts apart from any other use of the same key hash.
@@ -36,7 +36,7 @@ class Parsed:
 
 @dataclass(frozen=True)
 class Prepared:
-    body: bytes  # what goes to the engine
+    body: Body  # what goes to the engine
     model: str
     stream: bool
     strip_usage: bool  # we asked the engine for usage in a stream; the client did not
@@ -45,7 +45,7 @@ class Prepared:
 
 def parse_json(raw: bytes) -> dict[str, Any]:
     try:
-        body = orjson.loads(raw)
+        body = orjson.loads(raw if isinstance(raw, bytes | bytearray) else memoryview(raw))  # a shared body
     except orjson.JSONDecodeError as exc:
         raise bad_request(f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
     if not isinstance(body, dict):
@@ -127,13 +127,16 @@ def parse(
     """Everything the gateway must read of a request, checked; refusals are 4xx GatewayErrors. With a `budget`
     (the gateway's), images are counted against the engine's limits with a volume's slices, before decoding."""
     body, media = parse_document(raw)
-    if budget is not None and len(raw) > budget.max_body_bytes and not (chat and carries_volume(body)):
+    volume = chat and carries_volume(body)
+    if budget is not None and len(raw) > budget.max_body_bytes and not volume:
         raise too_large(
             len(raw), budget
         )  # first: only a volume request may be this large, whatever else it says
     model = check_model(body, served)
     stream = check_stream(body)
     images: list[ImagePart] = []
+    if volume and media is None:
+        media = empty()  # the slices the gateway makes are held out of the JSON all the same
     if chat:
         images = image_parts(check_messages(body), media)
         if budget is not None:
@@ -207,11 +210,12 @@ def tenant_salt(key_hash: str | None) -> str | None:
     return hashlib.sha256(SALT_CONTEXT + key_hash.encode()).hexdigest()
 
 
-def encode(body: dict[str, Any], media: InlineMedia | None = None) -> bytes:
+def encode(body: dict[str, Any], media: InlineMedia | None = None) -> Body:
     """orjson parses 1024 levels deep but writes only 255: deeper input is the client's error, found here at no
-    per-request cost (no depth walk). Data URLs cut from the request and left alone go back as they came."""
+    per-request cost (no depth walk). Data URLs cut from the request and left alone go back as they came, and
+    with the images made here they are pieces of the body, not copied into one."""
     try:
-        return restore(orjson.dumps(body), media)
+        return restore_pieces(orjson.dumps(body), media)
     except orjson.JSONEncodeError:
         raise bad_request(
             "The request body nests arrays or objects too deeply (at most 255 levels).", code="json_too_deep"

@@ -1,33 +1,36 @@
 """A volume part becomes its slices' image parts. Phase 1 reads every object's header in the image workers (the
-first bytes of each data URL; whole objects only for multi-frame ones), then the series is checked, ordered and
-sampled here; phase 2 renders each sampled slice in a worker, one job per slice, with the series-wide parameters
-(MR: a pass for the value range first). The slices replace the part in order, each followed by "SLICE k"."""
+first bytes of each data URL; whole objects only for multi-frame or compressed ones), then the series is checked,
+ordered and sampled here; phase 2 renders the sampled slices in the workers, a run of slices per job, with the
+series-wide parameters (MR: a pass for the value range first). The slices replace the part in order, each
+followed by "SLICE k"; their data URLs are held out of the JSON (inline_media.py) and spliced into the body."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from serve.config import ImageSettings
-from serve.gateway.admission.limits import RETRY_AFTER_S
-from serve.gateway.errors import GatewayError, bad_request
+from serve.gateway.rewrite.image_jobs import on_pool, refused
 from serve.gateway.rewrite.images import ImagePart
 from serve.gateway.rewrite.inline_media import CutText, as_worker_text
 from serve.gateway.rewrite.volume_request import VolumeSpec, is_volume, volume_spec
-from serve.imaging import series
+from serve.imaging import series, shared_bytes
 from serve.imaging.errors import ImageRefused
-from serve.imaging.pool import ImagePool, PoolBusy, WorkerFailed
+from serve.imaging.pool import ImagePool
+from serve.imaging.shared_bytes import SharedBytes
 from serve.imaging.volume_headers import PREFIX_CHARS, ObjectHeader, read_headers
-from serve.imaging.volume_slices import SliceTask, render, value_range
+from serve.imaging.volume_slices import SliceTask, bmp_url_size, ranges_all, render_all
 
-log = logging.getLogger("serve.gateway")
 HEADER_JOBS_PER_WORKER = 2  # phase 1 in a few jobs per worker: 300 prefixes need no 300 round trips
 MAX_HEADERS_PER_JOB = 64
+# Phase 2: ~4 jobs per worker balance the workers' ends (a job is a few slices of ~3 ms); more only add the
+# ~0.5 ms of pickling and scheduling each job costs. Bounded so one job stays well inside the job time limit.
+SLICE_JOBS_PER_WORKER = 4
+MAX_SLICES_PER_JOB = 16
 
 __all__ = ["expand", "is_volume"]
 
@@ -58,16 +61,67 @@ async def slices_of(item: ImagePart, settings: ImageSettings, pool: ImagePool) -
     tasks = [task_for(s, spec, headers[s.source], modality) for s in chosen]
     wheres = [where_of(s, spec) for s in chosen]
     if modality == "MR":  # Google's MR recipe: one min/max over the series sent
-        ranges = await run_all(pool, value_range, [(t,) for t in tasks], wheres)
+        ranges = await in_runs(pool, ranges_all, tasks, wheres, settings.workers, spec.where)
         extremes = (min(low for low, _ in ranges), max(high for _, high in ranges))
         tasks = [replace(t, mr_range=extremes) for t in tasks]
-    urls = await run_all(pool, render, [(t,) for t in tasks], wheres)
+    out = shared_output(chosen, settings) if item.media is not None else None
+    if out is not None:  # each slice written in its place there, by its worker: no pipe, no copy here
+        tasks = [
+            replace(t, out=(out.path, at, size)) for t, (at, size) in zip(tasks, out.places, strict=True)
+        ]
+    try:
+        urls = await in_runs(pool, render_all, tasks, wheres, settings.workers, spec.where)
+    finally:
+        if out is not None:
+            out.shared.close_file()
+    if out is not None:
+        view = memoryview(out.shared)
+        urls = [view[at : at + size] for at, size in out.places]
     parts: list[dict[str, Any]] = []
     for k, url in enumerate(urls, 1):
-        parts.append({"type": "image_url", "image_url": {"url": url}})
+        parts.append(image_part(item, url))
         if spec.labels:
             parts.append({"type": "text", "text": f"SLICE {k}"})
     return parts
+
+
+def image_part(item: ImagePart, url: bytes | memoryview) -> dict[str, Any]:
+    """An image the gateway made, as a content part: its data URL held out of the JSON when the request has a
+    holder (every volume request has: request_body.parse), so it is never re-encoded nor copied here."""
+    held = item.media.hold(url) if item.media is not None else bytes(url).decode("ascii")
+    return {"type": "image_url", "image_url": {"url": held}}
+
+
+@dataclass(frozen=True)
+class SharedOutput:
+    shared: SharedBytes
+    places: list[tuple[int, int]]  # (start, size) of each slice's data URL
+
+    @property
+    def path(self) -> str:
+        return self.shared.path
+
+
+def shared_output(chosen: list[series.Slice], settings: ImageSettings) -> SharedOutput | None:
+    """Room for the slices' data URLs where their sizes are known before they are made (BMP at the model size)."""
+    if settings.volumes.slice_format != "bmp" or not settings.normalize or not shared_bytes.supported():
+        return None
+    sizes = [bmp_url_size(s.rows, s.columns, settings.model_input_size) for s in chosen]
+    starts = list(itertools.accumulate(sizes, initial=0))
+    return SharedOutput(SharedBytes(starts[-1]), list(zip(starts[:-1], sizes, strict=True)))
+
+
+async def in_runs(
+    pool: ImagePool, fn: Any, tasks: list[SliceTask], wheres: list[str], workers: int, where: str
+) -> list[Any]:
+    """`fn` over the tasks in runs of a few slices, one job per run; a slice's refusal names its object."""
+    size = min(MAX_SLICES_PER_JOB, math.ceil(len(tasks) / (SLICE_JOBS_PER_WORKER * max(workers, 1))))
+    runs = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+    results = [r for run in await on_pool(pool, fn, [(run,) for run in runs], where) for r in run]
+    for result, at in zip(results, wheres, strict=True):
+        if isinstance(result, ImageRefused):
+            raise refused(at, result)
+    return results
 
 
 async def headers_of(spec: VolumeSpec, settings: ImageSettings, pool: ImagePool) -> list[ObjectHeader]:
@@ -82,18 +136,19 @@ async def headers_of(spec: VolumeSpec, settings: ImageSettings, pool: ImagePool)
     )
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     found = [
-        h for chunk in await run_all(pool, read_headers, [(c,) for c in chunks], spec.where) for h in chunk
+        h for chunk in await on_pool(pool, read_headers, [(c,) for c in chunks], spec.where) for h in chunk
     ]
     again = [k for k, header in enumerate(found) if header is None]
     if again:
         calls = [([(k, spec.sources[k].url, spec.sources[k].start, True)],) for k in again]
-        for k, (header,) in zip(again, await run_all(pool, read_headers, calls, spec.where), strict=True):
+        for k, (header,) in zip(again, await on_pool(pool, read_headers, calls, spec.where), strict=True):
             found[k] = header
     headers = []
     for source, header in zip(spec.sources, found, strict=True):
         if not isinstance(header, ObjectHeader):  # a refusal (a whole object is never None)
-            refusal = header or ImageRefused("invalid_dicom", "the DICOM header cannot be read.")
-            raise bad_request(f"{source.where}: {refusal.message}", source.where, refusal.code)
+            raise refused(
+                source.where, header or ImageRefused("invalid_dicom", "the DICOM header cannot be read.")
+            )
         headers.append(header)
     return headers
 
@@ -109,10 +164,13 @@ def task_for(s: series.Slice, spec: VolumeSpec, header: ObjectHeader, modality: 
 
 def base64_cut(text: str | CutText, start: int, end: int, offset: int = 0) -> tuple[str, int]:
     """The base64 holding bytes [start, end) of what text[offset:] encodes, and how many decoded bytes precede
-    `start` in it: base64 maps each 3 bytes to 4 characters (phase 1 decoded the whole payload strictly, so no
-    whitespace shifts the arithmetic)."""
+    `start` in it: base64 maps each 3 bytes to 4 characters. Phase 1 decoded strictly every character before
+    `start` (the whole payload, or the prefix where Pixel Data begins), so no whitespace shifts the arithmetic;
+    the worker's strict decode refuses any in the cut. A cut of a request's own bytes stays uncopied here."""
     first = start // 3
-    return text[offset + first * 4 : offset - (-end // 3) * 4], start - first * 3
+    lo, hi = offset + first * 4, offset - (-end // 3) * 4
+    piece = text.part(lo, hi) if isinstance(text, CutText) else text[lo:hi]
+    return as_worker_text(piece), start - first * 3
 
 
 def where_of(s: series.Slice, spec: VolumeSpec) -> str:
@@ -125,51 +183,4 @@ def naming(where: str) -> Iterator[None]:
     try:
         yield
     except ImageRefused as refusal:
-        raise bad_request(f"{where}: {refusal.message}", where, refusal.code) from None
-
-
-async def run_all(
-    pool: ImagePool, fn: Callable[..., Any], calls: list[tuple[Any, ...]], where: str | list[str]
-) -> list[Any]:
-    """`fn(*call)` for every call on the image pool, admitted all or none and all in parallel; the first
-    failure answers for the volume and cancels the rest (a gone client cancels them all, workers included)."""
-    wheres = where if isinstance(where, list) else [where] * len(calls)
-    try:
-        with pool.reserve(len(calls)):
-            tasks = [
-                asyncio.ensure_future(one(pool, fn, call, at)) for call, at in zip(calls, wheres, strict=True)
-            ]
-            try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-    except PoolBusy as busy:
-        raise GatewayError(
-            429,
-            f"Too many requests: {busy}. Retry after a moment.",
-            "rate_limit_error",
-            "too_many_image_jobs",
-            headers={"Retry-After": RETRY_AFTER_S},
-        ) from None
-    for task in tasks:
-        if not task.cancelled() and (error := task.exception()) is not None:
-            raise error
-    return [task.result() for task in tasks]
-
-
-async def one(pool: ImagePool, fn: Callable[..., Any], call: tuple[Any, ...], where: str) -> Any:
-    try:
-        return await pool.call(fn, *call)
-    except ImageRefused as refusal:
-        raise bad_request(f"{where}: {refusal.message}", where, refusal.code) from None
-    except WorkerFailed as failure:
-        log.warning("volume job for %s failed: %s", where, failure)
-        raise GatewayError(
-            500,
-            f"{where}: {failure}; the series was not at fault, retry the request.",
-            "server_error",
-            "image_worker_failed",
-            where,
-        ) from None
+        raise refused(where, refusal) from None

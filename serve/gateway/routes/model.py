@@ -11,6 +11,7 @@ from aiohttp import web
 
 from serve import terms
 from serve.gateway.admission import gate
+from serve.gateway.admission.body import release_body
 from serve.gateway.connections import write_timed_out
 from serve.gateway.dependencies import GATEWAY, REQUEST_ID, Gateway, check_request_id, request_id
 from serve.gateway.engine_client import proxy
@@ -77,6 +78,7 @@ async def _model_call(request: web.Request, gw: Gateway, rec: Record, forward: F
             return await forward(request, gw, rec, raw, tenant_salt(client.key_hash))
     finally:
         gw.bodies.release(len(raw))
+        release_body(raw)
 
 
 async def forward_choices(
