@@ -34,13 +34,15 @@ def markdown(result: dict[str, Any]) -> str:
 
 def cost_table(result: dict[str, Any]) -> list[str]:
     lines = [
-        "| workers | slices | wall ms | CPU ms/slice | main ms/slice | workers ms/slice | wall / (CPU/workers) |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| workers | slices | wall ms | CPU ms/slice | main ms/slice | workers ms/slice | wall / (CPU/workers) "
+        "| body receipt ms/slice |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["runs"]:
         lines.append(
             f"| {r['workers']} | {r['slices']} | {r['wall_ms']:.0f} | {r['cpu_ms_per_slice']:.2f} | "
-            f"{r['main_ms_per_slice']:.2f} | {r['worker_ms_per_slice']:.2f} | {r['wall_over_cpu_per_worker']:.2f} |"
+            f"{r['main_ms_per_slice']:.2f} | {r['worker_ms_per_slice']:.2f} | {r['wall_over_cpu_per_worker']:.2f} "
+            f"| {r.get('receipt_ms_per_slice', 0.0):.2f} |"
         )
     lines += ["", "| step (one slice) | CPU ms |", "|---|---:|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in result["breakdown"].items()]

@@ -33,3 +33,15 @@ def test_an_rgbx_slice_comes_back_exactly_as_rgb():
     back = Image.open(io.BytesIO(base64.b64decode(payload)))
     back.load()
     assert back.mode == "RGB" and np.array_equal(np.asarray(back), rgbx[..., :3])
+
+
+@pytest.mark.parametrize(("mode", "width"), [("RGB", 31), ("RGBX", 64), ("L", 5)])
+def test_the_bmp_reads_back_as_pillows_own_bmp_writer_would(mode, width):
+    rng = np.random.default_rng(width)
+    img = Image.fromarray(rng.integers(0, 256, (9, width, 3), dtype=np.uint8)).convert(mode)
+    ours = Image.open(io.BytesIO(normalise.bmp(img)))
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="BMP")
+    theirs = Image.open(io.BytesIO(buf.getvalue()))
+    assert len(normalise.bmp(img)) == len(buf.getvalue())
+    assert ours.mode == theirs.mode == "RGB" and np.array_equal(np.asarray(ours), np.asarray(theirs))
