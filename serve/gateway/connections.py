@@ -68,7 +68,7 @@ class GatewayServer(web.Server):
 class GuardedHandler(RequestHandler):
     """One client connection: closed when a request head is late or when the client stops reading."""
 
-    __slots__ = ("_head_deadline", "_head_timer", "_limits", "_write_timer", "write_timed_out")
+    __slots__ = ("_handling", "_head_deadline", "_head_timer", "_limits", "_write_timer", "write_timed_out")
 
     def __init__(self, manager: GatewayServer, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
@@ -77,6 +77,11 @@ class GuardedHandler(RequestHandler):
         self._head_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
         self.write_timed_out = False
+        # From the moment aiohttp hands a request over until its handler has finished. aiohttp's own
+        # _request_in_progress is set only once the handler's task first runs: body bytes arriving before that
+        # (a body sent after its head, the usual case for a large one) once re-armed the head deadline, and
+        # header_timeout_s later the connection was closed in the middle of the answer.
+        self._handling = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -86,13 +91,20 @@ class GuardedHandler(RequestHandler):
     def data_received(self, data: bytes) -> None:
         # The first bytes of a request on an idle connection start its head deadline; idle time before them is
         # the keep-alive timeout's.
-        if not self._head_deadline and not self._request_in_progress:
+        if not self._head_deadline and not self._handling:
             self._await_head()
         super().data_received(data)
 
     def _handle_request(self, request: Any, start_time: Any, request_handler: Any) -> Any:
         self._head_deadline = 0.0  # the head is in: from here the body deadline and the handler rule
-        return super()._handle_request(request, start_time, request_handler)
+        self._handling = True  # now, not when the coroutine starts (see __init__)
+        return self._handled(super()._handle_request(request, start_time, request_handler))
+
+    async def _handled(self, handling: Any) -> Any:
+        try:
+            return await handling
+        finally:
+            self._handling = False
 
     def _await_head(self) -> None:
         self._head_deadline = self._loop.time() + self._limits.header_timeout_s
@@ -102,7 +114,7 @@ class GuardedHandler(RequestHandler):
     def _check_head(self) -> None:
         self._head_timer = None
         deadline = self._head_deadline
-        if not deadline or self._force_close:
+        if not deadline or self._force_close or self._handling:  # never a request being answered
             return
         if self._loop.time() < deadline:  # re-armed since this timer was set: wait for the new deadline
             self._head_timer = self._loop.call_at(deadline, self._check_head)

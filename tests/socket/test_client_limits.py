@@ -11,6 +11,7 @@ import orjson
 import pytest
 from aiohttp import web
 
+from serve.gateway.connections import GuardedHandler
 from testkit.fake_engine import Script, create_fake_upstream
 from tests.conftest import ACK, MODEL, chat_body
 from tests.socket.gateway_on_socket import (
@@ -200,3 +201,25 @@ async def test_connections_beyond_the_cap_are_closed_at_once(start):
     reader, writer = await connect(gateway.port)
     writer.write(request_head("/v1/terms", method="GET"))
     assert (await read_response(reader))[0] == 200
+
+
+async def test_an_answer_outlasting_the_head_deadline_is_never_cut_by_it(start, monkeypatch):
+    """Body bytes that arrive after aiohttp hands the request over but before its handler's task first runs
+    (a body sent after its head: the usual case for a large one) must not start a new head deadline: that closed
+    the connection header_timeout_s into a long answer. The race is made certain here by feeding such bytes."""
+    original = GuardedHandler._handle_request
+
+    def body_bytes_in_the_gap(self, *args):  # type: ignore[no-untyped-def]
+        handling = original(self, *args)
+        self.data_received(b"")  # what more of the body, arriving in the same loop turn, does first
+        return handling
+
+    monkeypatch.setattr(GuardedHandler, "_handle_request", body_bytes_in_the_gap)
+    script = Script(model=MODEL, chunks=12, gap_s=0.2)  # ~2.4 s of answer: past the 0.5 s head deadline
+    gateway = await start(create_fake_upstream(script), client={"header_timeout_s": 0.5})
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(gateway.url + CHAT, json=chat_body(stream=True), headers=ACK) as resp,
+    ):
+        text = await resp.text()  # a cut connection raises here
+    assert resp.status == 200 and text.rstrip().endswith("data: [DONE]")
