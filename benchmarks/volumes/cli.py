@@ -34,13 +34,13 @@ def markdown(result: dict[str, Any]) -> str:
 
 def cost_table(result: dict[str, Any]) -> list[str]:
     lines = [
-        "| workers | slices | wall ms | CPU ms/slice | main ms/slice | workers ms/slice | wall / (CPU/workers) "
-        "| body receipt ms/slice |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| slice format | workers | slices | wall ms | CPU ms/slice | main ms/slice | workers ms/slice "
+        "| wall / (CPU/workers) | body receipt ms/slice |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["runs"]:
         lines.append(
-            f"| {r['workers']} | {r['slices']} | {r['wall_ms']:.0f} | {r['cpu_ms_per_slice']:.2f} | "
+            f"| {r.get('slice_format', 'jpeg')} | {r['workers']} | {r['slices']} | {r['wall_ms']:.0f} | {r['cpu_ms_per_slice']:.2f} | "
             f"{r['main_ms_per_slice']:.2f} | {r['worker_ms_per_slice']:.2f} | {r['wall_over_cpu_per_worker']:.2f} "
             f"| {r.get('receipt_ms_per_slice', 0.0):.2f} |"
         )
@@ -69,13 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=896, help="the model's input size")
     parser.add_argument("--requests", type=int, default=8, help="concurrent requests in the memory run")
     parser.add_argument("--memory-slices", type=int, default=300)
+    parser.add_argument(
+        "--slice-formats", default="jpeg,bmp", help="images.volumes.slice_format values to run"
+    )
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-cost", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     args = parser.parse_args(argv)
     result: dict[str, Any] = {"machine": machine_info()}
     if not args.skip_cost:
-        result["cost"] = cost.run(args.slices, args.size, args.rounds, (1, 2))
+        result["cost"] = cost.run(
+            args.slices, args.size, args.rounds, (1, 2), tuple(args.slice_formats.split(","))
+        )
         print(markdown(result), flush=True)
     if not args.skip_memory:
         with tempfile.TemporaryDirectory() as work:

@@ -38,8 +38,9 @@ def request_body(objects: list[bytes]) -> bytes:
     return orjson.dumps({"model": MODEL, "messages": [{"role": "user", "content": content}], "stream": True})
 
 
-def settings(workers: int, size: int) -> GatewaySettings:
-    return GatewaySettings(images={"workers": workers, "model_input_size": size})
+def settings(workers: int, size: int, fmt: str = "jpeg") -> GatewaySettings:
+    images = {"workers": workers, "model_input_size": size, "volumes": {"slice_format": fmt}}
+    return GatewaySettings(images=images)
 
 
 async def one_volume(raw: bytes, gs: GatewaySettings, pool: ImagePool) -> dict[str, float]:
@@ -69,8 +70,10 @@ async def one_volume(raw: bytes, gs: GatewaySettings, pool: ImagePool) -> dict[s
     }
 
 
-async def measure(raw: bytes, slices: int, workers: int, size: int, rounds: int) -> dict[str, Any]:
-    gs = settings(workers, size)
+async def measure(
+    raw: bytes, slices: int, workers: int, size: int, rounds: int, fmt: str = "jpeg"
+) -> dict[str, Any]:
+    gs = settings(workers, size, fmt)
     pool = ImagePool(gs.images)
     await pool.start()
     try:
@@ -82,6 +85,7 @@ async def measure(raw: bytes, slices: int, workers: int, size: int, rounds: int)
     cpu = med["main_cpu_s"] + med["worker_cpu_s"]
     return {
         "workers": workers,
+        "slice_format": fmt,
         "size": size,
         "slices": slices,
         "wall_ms": med["wall_s"] * 1e3,
@@ -150,11 +154,13 @@ def cpu_ms(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(samples) * 1e3
 
 
-def run(slices: int, size: int, rounds: int, workers: tuple[int, ...]) -> dict[str, Any]:
+def run(
+    slices: int, size: int, rounds: int, workers: tuple[int, ...], formats: tuple[str, ...] = ("jpeg",)
+) -> dict[str, Any]:
     series = ct_series(slices, 512, seed=7)
     raw = request_body(series.objects)
     return {
         "request_bytes": len(raw),
-        "runs": [asyncio.run(measure(raw, slices, w, size, rounds)) for w in workers],
+        "runs": [asyncio.run(measure(raw, slices, w, size, rounds, f)) for f in formats for w in workers],
         "breakdown": breakdown(series.objects[slices // 2], size),
     }

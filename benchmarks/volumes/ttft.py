@@ -1,7 +1,9 @@
 """TTFT of an 85-slice CT volume on the CPU engine: sent as DICOM through the gateway vs the same slices rendered by
-the client (the gateway's own functions) and sent straight to the engine; paired, interleaved ABBA.
+the client (the gateway's own functions) and sent straight to the engine; paired, interleaved ABBA. With
+`--arms direct,direct-jpeg`: the engine's side of the slice format, the same slices straight to the engine as BMP
+(the default slice_format) vs JPEG q100 4:4:4.
 
-    flock /tmp/engine.lock python -m benchmarks.volumes.ttft [--pairs 8] [--out bench-results]
+    flock /tmp/engine.lock python -m benchmarks.volumes.ttft [--pairs 8] [--arms gateway,direct] [--out bench-results]
 
 Every request carries a fresh series (its own noise seed; both arms alike), so neither the prefix cache nor the
 engine's encoder cache answers a request from an earlier one. Reports TTFT per arm, the per-pair difference
@@ -50,18 +52,28 @@ async def one(session: aiohttp.ClientSession, url: str, raw: bytes) -> dict[str,
     }
 
 
-def bodies(seed: int, profile: Profile, max_tokens: int) -> dict[str, bytes]:
-    """One fresh 85-slice series, as each arm sends it (built before the clock starts)."""
+def bodies(seed: int, profile: Profile, max_tokens: int, size: int | None = None) -> dict[str, bytes]:
+    """One fresh 85-slice series, as each arm sends it (built before the clock starts). `size`: render the direct
+    arms' slices at this model input size instead of the profile's (MedGemma's 896 leaves 512 px slices whole)."""
     urls = arms.dicom_urls(ct_series(profile.gateway.images.volumes.max_slices, 512, seed=seed).objects)
     model, disclaimer = profile.model.served_name, profile.gateway.disclaimer
-    slices = arms.rendered(urls, profile.gateway.images)
-    direct = arms.direct_body(model, slices, disclaimer.text, max_tokens, thinking=disclaimer.thinking)
-    return {"gateway": arms.gateway_body(model, urls, max_tokens), "direct": direct}
+    images = profile.gateway.images
+    if size is not None:
+        images = images.model_copy(update={"model_input_size": size})
+    jpeg = images.model_copy(update={"volumes": images.volumes.model_copy(update={"slice_format": "jpeg"})})
+    found = {"gateway": arms.gateway_body(model, urls, max_tokens)}
+    for name, settings in (("direct", images), ("direct-jpeg", jpeg)):
+        slices = arms.rendered(urls, settings)
+        found[name] = arms.direct_body(
+            model, slices, disclaimer.text, max_tokens, thinking=disclaimer.thinking
+        )
+    return found
 
 
 async def interleaved(
-    profile: Profile, urls: dict[str, str], pairs: int, max_tokens: int
+    profile: Profile, urls: dict[str, str], pairs: int, max_tokens: int, size: int | None = None
 ) -> list[dict[str, Any]]:
+    """`urls`: the two arms, in the order A, B."""
     records, seed = [], 1000
     # A new connection per request, both arms alike: the engine's server drops idle keep-alive connections
     # after 5 s (uvicorn), and building the next series takes longer than that.
@@ -74,22 +86,21 @@ async def interleaved(
             url,
         ) in urls.items():  # warm-up of each arm: worker imports and tables, the engine's first images
             seed += 1
-            await one(session, url, bodies(seed, profile, max_tokens)[name])
-        for k, name in enumerate(arms.abba(pairs)):
+            await one(session, url, bodies(seed, profile, max_tokens, size)[name])
+        for k, name in enumerate(arms.abba(pairs, tuple(urls))):  # type: ignore[arg-type]
             seed += 1
-            raw = bodies(seed, profile, max_tokens)[name]
+            raw = bodies(seed, profile, max_tokens, size)[name]
             records.append({"pair": k // 2, "arm": name, **await one(session, urls[name], raw)})
             print(f"pair {k // 2} {name}: TTFT {records[-1]['ttft_s']:.2f} s", file=sys.stderr, flush=True)
     return records
 
 
-def summary(records: list[dict[str, Any]], own: dict[str, float]) -> dict[str, Any]:
+def summary(
+    records: list[dict[str, Any]], own: dict[str, float], names: tuple[str, str] = ("gateway", "direct")
+) -> dict[str, Any]:
     for r in records:
         r["gateway_ms"] = own.get(r["request_id"]) if r["arm"] == "gateway" else None
-    by = {
-        name: sorted((r for r in records if r["arm"] == name), key=lambda r: r["pair"])
-        for name in ("gateway", "direct")
-    }
+    by = {name: sorted((r for r in records if r["arm"] == name), key=lambda r: r["pair"]) for name in names}
     out: dict[str, Any] = {"arms": {}}
     for name, mine in by.items():
         tokens = sorted({r["prompt_tokens"] for r in mine})
@@ -102,13 +113,16 @@ def summary(records: list[dict[str, Any]], own: dict[str, float]) -> dict[str, A
             "client_mb": statistics.median(r["client_bytes"] for r in mine) / 1e6,
             "gateway_ms_p50": statistics.median(spent) if spent else None,
         }
-    gateway, direct = [r["ttft_s"] for r in by["gateway"]], [r["ttft_s"] for r in by["direct"]]
-    out["difference_s"] = arms.paired_difference(gateway, direct)
+    first, second = ([r["ttft_s"] for r in by[name]] for name in names)
+    out["names"] = list(names)
+    out["difference_s"] = arms.paired_difference(first, second)
+    if names[0] != "gateway":
+        return out
     # Outside the gateway's own clock (gateway_ms): the client's write before its handler runs, the forward to
     # the engine once called (the engine then reads the same rendered body in both arms), the socket hops.
     own_s = [(r["gateway_ms"] or 0.0) / 1e3 for r in by["gateway"]]
     out["beyond_gateway_ms_s"] = arms.paired_difference(
-        [t - o for t, o in zip(gateway, own_s, strict=True)], direct
+        [t - o for t, o in zip(first, own_s, strict=True)], second
     )
     return out
 
@@ -128,11 +142,14 @@ def markdown(result: dict[str, Any]) -> str:
             f"{low:.2f}-{high:.2f} | {own} |"
         )
     low, high = d["ci95"]
+    a, b = s.get("names", ["gateway", "direct"])
     lines += [
         "",
-        f"Paired difference (gateway - direct), median of {d['pairs']} pairs: "
+        f"Paired difference ({a} - {b}), median of {d['pairs']} pairs: "
         f"{d['median'] * 1e3:+.0f} ms [95% CI {low * 1e3:+.0f}, {high * 1e3:+.0f}]",
     ]
+    if "beyond_gateway_ms_s" not in s:
+        return "\n".join(lines)
     rest = s["beyond_gateway_ms_s"]
     low, high = rest["ci95"]
     lines.append(
@@ -149,22 +166,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    parser.add_argument("--arms", default="gateway,direct", choices=["gateway,direct", "direct,direct-jpeg"])
+    parser.add_argument(
+        "--slice-size", type=int, help="the direct arms' model input size (default: the profile's)"
+    )
     args = parser.parse_args(argv)
-    result: dict[str, Any] = {"machine": machine_info(), "pairs": args.pairs, "max_tokens": args.max_tokens}
+    names = tuple(args.arms.split(","))
+    result: dict[str, Any] = {
+        "machine": machine_info(),
+        "pairs": args.pairs,
+        "max_tokens": args.max_tokens,
+        "slice_size": args.slice_size,
+    }
     with tempfile.TemporaryDirectory() as work:
         running = stack.start(Path(work))  # the engine's URL is also the direct arm's
         try:
             profile = load_config(running.profile)
-            urls = {"gateway": running.gateway_url, "direct": running.engine_url}
+            every = {
+                "gateway": running.gateway_url,
+                "direct": running.engine_url,
+                "direct-jpeg": running.engine_url,
+            }
+            urls = {name: every[name] for name in names}
             started = time.time()
-            records = asyncio.run(interleaved(profile, urls, args.pairs, args.max_tokens))
+            records = asyncio.run(interleaved(profile, urls, args.pairs, args.max_tokens, args.slice_size))
             result["wall_s"] = time.time() - started
             time.sleep(1.0)  # the access log is written by a thread
             own = gateway_ms(running.child.log)
         finally:
             stack.stop(running)
     result["machine_after"] = machine_info()["loadavg"]
-    result["summary"], result["records"] = summary(records, own), records
+    result["summary"], result["records"] = summary(records, own, names), records  # type: ignore[arg-type]
     print(markdown(result))
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"volume-ttft-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -84,11 +84,11 @@ class VolumeSettings(Strict):
     # A request that carries a volume part may be this large (others keep gateway.max_body_bytes): 85 slices of
     # 512x512 16-bit DICOM are ~45 MB, ~60 MB as base64; 300 slices ~200 MB. Within client.max_buffered_body_bytes.
     max_body_bytes: int = Field(256 * 1024 * 1024, gt=0)
-    # How each slice goes to the engine. "bmp": uncompressed and exact, and the cheapest on both sides (a 512x512
-    # slice: ~0.25 ms to write here, ~0.3 ms for the engine to read, vs ~1.9 and ~2.7 ms for JPEG q100 4:4:4,
-    # which is up to 4 levels off) for ~2.6x the bytes (786 vs 303 kB a slice; BENCHMARKS.md, "CT and MR
-    # volumes"): for an engine beside the gateway. "jpeg" (at images.jpeg_quality, 4:4:4) across a slow link.
-    slice_format: Literal["bmp", "jpeg"] = "bmp"
+    # How each slice goes to the engine. "jpeg" (at images.jpeg_quality, 4:4:4: within 4 levels of the recipe):
+    # the engine's TTFT for an 85-slice volume of 512x512 slices was 169 ms [127, 213] lower than with "bmp"
+    # (uncompressed, exact: 2.6x the bytes for vLLM's front end to take in), though BMP costs the gateway ~1.3 ms
+    # less CPU a slice (BENCHMARKS.md, "CT and MR volumes"). "bmp" where the gateway's CPU is what runs short.
+    slice_format: Literal["jpeg", "bmp"] = "jpeg"
 
 
 class ImageSettings(Strict):

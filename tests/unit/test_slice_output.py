@@ -1,5 +1,6 @@
-"""A slice's BMP data URL has the size the gateway reserved for it before it was made, whatever its shape, and
-the engine reads back exactly the recipe's pixels (BMP is uncompressed)."""
+"""A slice's data URL fits the room the gateway reserved for it before it was made, whatever its shape (a BMP
+to the byte), one that would not comes back instead of being written, and a BMP reads back as exactly the
+recipe's pixels (it is uncompressed), as Pillow's own BMP writer's would."""
 
 import base64
 import io
@@ -9,18 +10,37 @@ import pytest
 from PIL import Image
 
 from serve.config import ImageSettings
-from serve.imaging import normalise
-from serve.imaging.volume_slices import bmp_url_size
+from serve.imaging import normalise, shared_bytes
+from serve.imaging.shared_bytes import SharedBytes
+from serve.imaging.volume_slices import SliceTask, render, url_room
+from testkit.ct_series import ct_series
 
 
 @pytest.mark.parametrize(
     ("rows", "columns", "size"), [(512, 512, 896), (300, 511, 896), (1024, 1000, 896), (7, 3, 64)]
 )
-def test_the_reserved_size_is_the_data_urls_size(rows, columns, size):
+def test_the_reserved_room_holds_the_data_url(rows, columns, size):
     rng = np.random.default_rng(rows)
-    img = Image.fromarray(rng.integers(0, 256, (rows, columns, 3), dtype=np.uint8))
-    url = normalise.normalise(img, ImageSettings(model_input_size=size), "bmp").data_url_bytes()
-    assert len(url) == bmp_url_size(rows, columns, size)
+    img = Image.fromarray(
+        rng.integers(0, 256, (rows, columns, 3), dtype=np.uint8)
+    )  # noise: JPEG's worst case
+    settings = ImageSettings(model_input_size=size)
+    bmp = normalise.normalise(img, settings, "bmp").data_url_bytes()
+    assert 0 <= url_room(rows, columns, size, "bmp") - len(bmp) <= 1  # to the byte (a shorter media type)
+    jpeg = normalise.normalise(img, settings, "jpeg").data_url_bytes()
+    assert len(jpeg) <= url_room(rows, columns, size, "jpeg")
+
+
+@pytest.mark.skipif(not shared_bytes.supported(), reason="needs memfd and /proc (Linux)")
+def test_a_slice_is_written_in_its_place_or_sent_back_when_it_would_not_fit():
+    obj = ct_series(1, 64).objects[0]
+    settings = ImageSettings(model_input_size=64)
+    task = SliceTask(base64.b64encode(obj).decode(), "CT")
+    url = render(task, settings)
+    out = SharedBytes(len(url) + 10)
+    assert render(SliceTask(task.text, "CT", out=(out.path, 10, len(url))), settings) == len(url)
+    assert out[10:] == url
+    assert render(SliceTask(task.text, "CT", out=(out.path, 0, len(url) - 1)), settings) == url
 
 
 def test_an_rgbx_slice_comes_back_exactly_as_rgb():

@@ -69,7 +69,7 @@ def test_every_frame_of_a_multi_frame_object_lies_where_its_layout_says(syntax):
     for k, (start, end) in enumerate(header.layout.ranges):
         text, skip = base64_cut(base64.b64encode(obj).decode(), start, end)
         task = SliceTask(text, "CT", 1.0, -1024.0, header.layout, skip, end - start)
-        assert render(task, SETTINGS).startswith(b"data:image/bmp;base64,")
+        assert render(task, SETTINGS).startswith(b"data:image/jpeg;base64,")
         if header.layout.encapsulated:
             assert len(fragments_of(obj[start:end])) == 1
         else:

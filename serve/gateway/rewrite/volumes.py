@@ -23,7 +23,7 @@ from serve.imaging.errors import ImageRefused
 from serve.imaging.pool import ImagePool
 from serve.imaging.shared_bytes import SharedBytes
 from serve.imaging.volume_headers import PREFIX_CHARS, ObjectHeader, read_headers
-from serve.imaging.volume_slices import SliceTask, bmp_url_size, ranges_all, render_all
+from serve.imaging.volume_slices import SliceTask, ranges_all, render_all, url_room
 
 HEADER_JOBS_PER_WORKER = 2  # phase 1 in a few jobs per worker: 300 prefixes need no 300 round trips
 MAX_HEADERS_PER_JOB = 64
@@ -65,7 +65,7 @@ async def slices_of(item: ImagePart, settings: ImageSettings, pool: ImagePool) -
         extremes = (min(low for low, _ in ranges), max(high for _, high in ranges))
         tasks = [replace(t, mr_range=extremes) for t in tasks]
     out = shared_output(chosen, settings) if item.media is not None else None
-    if out is not None:  # each slice written in its place there, by its worker: no pipe, no copy here
+    if out is not None:  # each slice written in its place there by its worker: no pipe, no copy here
         tasks = [
             replace(t, out=(out.path, at, size)) for t, (at, size) in zip(tasks, out.places, strict=True)
         ]
@@ -74,9 +74,12 @@ async def slices_of(item: ImagePart, settings: ImageSettings, pool: ImagePool) -
     finally:
         if out is not None:
             out.shared.close_file()
-    if out is not None:
+    if out is not None:  # a length: written in place; bytes: too large for its place, sent back instead
         view = memoryview(out.shared)
-        urls = [view[at : at + size] for at, size in out.places]
+        urls = [
+            view[at : at + url] if isinstance(url, int) else url
+            for url, (at, _) in zip(urls, out.places, strict=True)
+        ]
     parts: list[dict[str, Any]] = []
     for k, url in enumerate(urls, 1):
         parts.append(image_part(item, url))
@@ -95,7 +98,7 @@ def image_part(item: ImagePart, url: bytes | memoryview) -> dict[str, Any]:
 @dataclass(frozen=True)
 class SharedOutput:
     shared: SharedBytes
-    places: list[tuple[int, int]]  # (start, size) of each slice's data URL
+    places: list[tuple[int, int]]  # (start, room) of each slice's data URL
 
     @property
     def path(self) -> str:
@@ -103,10 +106,12 @@ class SharedOutput:
 
 
 def shared_output(chosen: list[series.Slice], settings: ImageSettings) -> SharedOutput | None:
-    """Room for the slices' data URLs where their sizes are known before they are made (BMP at the model size)."""
-    if settings.volumes.slice_format != "bmp" or not settings.normalize or not shared_bytes.supported():
+    """Room for the slices' data URLs, each its own place, where their size is bounded in advance (the model
+    size; normalisation off sends full-size slices, back through the pipe)."""
+    if not settings.normalize or not shared_bytes.supported():
         return None
-    sizes = [bmp_url_size(s.rows, s.columns, settings.model_input_size) for s in chosen]
+    fmt = settings.volumes.slice_format
+    sizes = [url_room(s.rows, s.columns, settings.model_input_size, fmt) for s in chosen]
     starts = list(itertools.accumulate(sizes, initial=0))
     return SharedOutput(SharedBytes(starts[-1]), list(zip(starts[:-1], sizes, strict=True)))
 
