@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -32,8 +33,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# What the gateway logs once it listens: profiles here set gateway.port 0 and the gateway binds a free port itself
+# (a port picked here and bound later can be taken by another process in between).
+LISTENING = re.compile(r"gateway listening on http://[^\s]+:(\d+)")
+
+
 class Proc:
-    """A child process whose last output lines are kept for failure messages (and for log assertions)."""
+    """A child process whose last output lines are kept for failure messages (and for log assertions), and the
+    port its gateway announced, if it runs one."""
 
     def __init__(self, argv: list[str], env: dict[str, str] | None = None, keep: int = 400) -> None:
         self.popen = subprocess.Popen(
@@ -45,11 +52,14 @@ class Proc:
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         self.log: deque[str] = deque(maxlen=keep)
+        self.gateway_port: int | None = None
         Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:
         for line in self.popen.stdout:  # type: ignore[union-attr]
             self.log.append(line.rstrip())
+            if self.gateway_port is None and (found := LISTENING.search(line)):
+                self.gateway_port = int(found.group(1))
 
 
 def serve_up(profile: Path) -> Proc:
@@ -130,7 +140,7 @@ def _profile(tmp: Path, dicomweb_url: str | None = None) -> Path:
     raw["engine"]["env"] = {**raw["engine"].get("env", {}), "PYTHONPATH": str(ROOT)}
     raw["gateway"] = {
         **raw.get("gateway", {}),
-        "port": free_port(),
+        "port": 0,  # read back from its log (Proc.gateway_port)
         "terms": {"database": str(tmp / "acks.sqlite3")},
     }
     if dicomweb_url:  # the session's PACS (tests/engine/test_pacs_engine.py), allow-listed like a hospital's
@@ -141,7 +151,8 @@ def _profile(tmp: Path, dicomweb_url: str | None = None) -> Path:
     return path
 
 
-def _wait_ready(proc: Proc, url: str) -> None:
+def _wait_ready(proc: Proc, url: str | None = None) -> str:
+    """The gateway's URL once its /health says 200: `url`, or the port the gateway announced."""
     import urllib.request
 
     log = proc.log
@@ -149,10 +160,12 @@ def _wait_ready(proc: Proc, url: str) -> None:
     while time.monotonic() < deadline:
         if proc.popen.poll() is not None:
             raise RuntimeError("the stack exited during start:\n" + "\n".join(log))
+        target = url or (f"http://127.0.0.1:{proc.gateway_port}" if proc.gateway_port else None)
         try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
+            if target is not None:
+                with urllib.request.urlopen(target + "/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return target
         except OSError:
             pass
         time.sleep(1)
@@ -178,16 +191,15 @@ def stack(tmp_path_factory, pacs):
     profile = _profile(tmp, pacs.dicomweb_url if pacs else None)
     raw = yaml.safe_load(profile.read_text())
     proc = serve_up(profile)
-    s = Stack(
-        f"http://127.0.0.1:{raw['gateway']['port']}",
-        f"http://127.0.0.1:{raw['engine']['port']}",
-        raw["model"]["served_name"],
-        proc.popen,
-        proc.log,
-    )
     try:
-        _wait_ready(proc, s.gateway_url)
-        yield s
+        url = _wait_ready(proc)
+        yield Stack(
+            url,
+            f"http://127.0.0.1:{raw['engine']['port']}",
+            raw["model"]["served_name"],
+            proc.popen,
+            proc.log,
+        )
     finally:
         _stop_and_check_no_orphans(proc.popen)
 

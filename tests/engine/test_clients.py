@@ -4,8 +4,6 @@ import os
 import re
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from PIL import Image
 from serve import terms
 from testkit.pathology import patch_folder
 from testkit.radiographs import radiograph
-from tests.engine.conftest import ROOT, free_port
+from tests.engine.conftest import ROOT, Proc, _wait_ready, free_port
 
 pytestmark = pytest.mark.engine
 
@@ -186,13 +184,13 @@ def test_curl_examples_run(stack):
 
 
 class keyed_gateway:
-    """A second gateway with API keys in front of the session's engine (no second engine)."""
+    """A second gateway with API keys in front of the session's engine (no second engine), on a port it binds
+    itself and announces."""
 
     def __init__(self, stack, tmp: Path, key: str) -> None:
         raw = yaml.safe_load((ROOT / "configs" / "cpu-demo.yaml").read_text())
-        self.port = free_port()
         raw["gateway"] = {
-            "port": self.port,
+            "port": 0,
             "terms": {"database": str(tmp / "keyed.sqlite3")},
             "auth": {"api_keys_env": "EXAMPLE_KEYS"},
         }
@@ -207,24 +205,11 @@ class keyed_gateway:
             "--upstream",
             stack.engine_url,
         ]
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env={**os.environ, "EXAMPLE_KEYS": key},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.proc = Proc(cmd, env={"EXAMPLE_KEYS": key})
 
     def __enter__(self) -> str:
-        url = f"http://127.0.0.1:{self.port}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/v1/terms", timeout=1)
-                return url
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("the keyed gateway did not start")
+        return _wait_ready(self.proc)
 
     def __exit__(self, *exc) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+        self.proc.popen.terminate()
+        self.proc.popen.wait(timeout=10)

@@ -26,12 +26,11 @@ def ray_stack(request, tmp_path_factory):
     raw = yaml.safe_load((ROOT / "configs" / "cpu-demo-ray2.yaml").read_text())
     raw["engine"]["port"] = free_port()
     raw["topology"]["ray"] = {"metrics_port": free_port()}
-    raw["gateway"] = {"port": free_port(), "terms": {"database": str(tmp / "acks.sqlite3")}}
+    raw["gateway"] = {"port": 0, "terms": {"database": str(tmp / "acks.sqlite3")}}  # announced, read back
     (tmp / "profile.yaml").write_text(yaml.safe_dump(raw))
     proc = serve_up(tmp / "profile.yaml")
-    url = f"http://127.0.0.1:{raw['gateway']['port']}"
     try:
-        _wait_ready(proc, url)
+        url = _wait_ready(proc)
         yield url, raw["model"]["served_name"], f"http://127.0.0.1:{raw['topology']['ray']['metrics_port']}"
     finally:
         _stop_and_check_no_orphans(proc.popen)
