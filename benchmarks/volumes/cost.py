@@ -131,9 +131,11 @@ def breakdown(obj: bytes, size: int, repeats: int = 40) -> dict[str, float]:
             "RGBX", pixels.shape[::-1], rgbx, "raw", "RGBX", 0, 1
         ).convert("RGB"),
         f"resize to {size}": lambda: normalise.shrink(rgb, size, Image.Resampling.BILINEAR),
-        "BMP from RGBX (slice_format bmp, the default)": lambda: normalise.encode(rgbx_img, "bmp", 100),
+        "BMP from RGBX (slice_format bmp)": lambda: normalise.encode(rgbx_img, "bmp", 100),
         "BMP by Pillow's writer from RGB (before)": lambda: rgb.save(io.BytesIO(), format="BMP"),
-        "JPEG q100 4:4:4 (slice_format jpeg)": lambda: normalise.encode(small, "jpeg", 100),
+        "JPEG q100 4:4:4 from RGBX (slice_format jpeg, the default)": lambda: normalise.encode(
+            rgbx_img, "jpeg", 100
+        ),
         "JPEG q95 4:4:4 (not used)": lambda: normalise.encode(small, "jpeg", 95),
         "JPEG q75 4:2:0 (the notebook's)": lambda: small.save(io.BytesIO(), format="JPEG"),
         "base64 of the JPEG": lambda: encoded.data_url_bytes(),
