@@ -1,16 +1,27 @@
 """Bytes the gateway shares with its image workers instead of pickling them through a pipe: an anonymous memory
 file (Linux memfd) the gateway maps, and a worker opens as /proc/<gateway pid>/fd/<fd> to read or write a range.
-A CT volume's ~60 MB of base64 in and ~90 MB of rendered slices out then cross no pipe (pickling them cost ~2 ms
-a slice between both sides: BENCHMARKS.md, "CT and MR volumes"). The file has no name, so nothing can leak: its
-memory goes with the last mapping, at the latest with the gateway process."""
+A CT volume's ~60 MB of base64 in and its rendered slices out then cross no pipe (pickling them cost ~1 ms a slice
+on each side: BENCHMARKS.md, "CT and MR volumes"). The file has no name, so nothing can leak: its memory goes
+with the last mapping, at the latest with the gateway process.
+
+A worker finds a file by a Ref, its path and its identity (device, inode), and refuses any other file at that
+path: once the gateway closes a file (its request ended), the descriptor number is reused, and a worker still
+busy for the ended request (a cancelled job is stopped, but not at once) must never reach another request's
+bytes, or any other file of the gateway's, under the old number."""
 
 from __future__ import annotations
 
 import mmap
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 NAME = "medgemma-serve"
+
+
+class Ref(NamedTuple):
+    path: str
+    device: int
+    inode: int
 
 
 def supported() -> bool:
@@ -19,21 +30,22 @@ def supported() -> bool:
 
 
 class SharedBytes(mmap.mmap):
-    """A writable buffer of a fixed size that reads as bytes do (len, slices, find, re, memoryview). `path` opens
-    it from a worker while `close_file()` has not been called; the mapping (and every view of it) outlives that."""
+    """A writable buffer of a fixed size that reads as bytes do (len, slices, find, re, memoryview). Workers reach
+    it by `ref` until `close_file()`; the mapping (and every view of it) outlives that."""
 
     fd: int
-    path: str
+    ref: Ref
 
     def __new__(cls, size: int) -> SharedBytes:
         fd = os.memfd_create(NAME, os.MFD_CLOEXEC)
         try:
             os.ftruncate(fd, size)  # sparse: pages are taken as they are written
             self = super().__new__(cls, fd, size)
+            found = os.fstat(fd)
         except BaseException:
             os.close(fd)
             raise
-        self.fd, self.path = fd, f"/proc/{os.getpid()}/fd/{fd}"
+        self.fd, self.ref = fd, Ref(f"/proc/{os.getpid()}/fd/{fd}", found.st_dev, found.st_ino)
         return self
 
     def close_file(self) -> None:
@@ -50,19 +62,29 @@ class SharedText:
     """Characters [start, end) of a SharedBytes, pickled as where they are: in the worker they arrive as a view
     of the file mapped there (base64 is decoded from it in place: no copy, no str), nothing else crosses the pipe."""
 
-    __slots__ = ("end", "path", "start")
+    __slots__ = ("end", "ref", "start")
 
     def __init__(self, shared: SharedBytes, start: int, end: int) -> None:
-        self.path, self.start, self.end = shared.path, start, end
+        self.ref, self.start, self.end = shared.ref, start, end
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return read_text, (self.path, self.start, self.end)
+        return read_text, (self.ref, self.start, self.end)
 
 
-def read_text(path: str, start: int, end: int) -> memoryview:
+def opened(ref: Ref, flags: int) -> int:
+    """A descriptor of the file `ref` names, never of another that took its number."""
+    fd = os.open(ref.path, flags | os.O_CLOEXEC)
+    found = os.fstat(fd)
+    if (found.st_dev, found.st_ino) != (ref.device, ref.inode):
+        os.close(fd)
+        raise OSError("the shared bytes are gone: their request has ended")
+    return fd
+
+
+def read_text(ref: Ref, start: int, end: int) -> memoryview:
     """In a worker: a read-only view of [start, end) (the mapping lasts as long as the view). Base64 decoders take
     it as they take a str; anything not base64 in it is refused by their strict decode, as in a str."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = opened(ref, os.O_RDONLY)
     try:
         mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
     finally:
@@ -72,8 +94,8 @@ def read_text(path: str, start: int, end: int) -> memoryview:
     return memoryview(mapped)[start:end]
 
 
-def read(path: str, start: int, size: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+def read(ref: Ref, start: int, size: int) -> bytes:
+    fd = opened(ref, os.O_RDONLY)
     try:
         data = os.pread(fd, size, start)
     finally:
@@ -83,9 +105,9 @@ def read(path: str, start: int, size: int) -> bytes:
     return data
 
 
-def write(path: str, start: int, *pieces: bytes) -> None:
+def write(ref: Ref, start: int, *pieces: bytes) -> None:
     """In a worker: the pieces one after another from `start` of a SharedBytes the gateway made for it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    fd = opened(ref, os.O_WRONLY)
     try:
         for piece in pieces:
             view = memoryview(piece)

@@ -43,7 +43,7 @@ class SliceTask:
     mr_range: tuple[float, float] | None = None  # the series' (min, max), for the MR recipe
     offset: int = 0  # where the base64 begins in `text` (a whole data URL is sent as the request holds it)
     # Where to write the data URL instead of returning it: (shared file, start, room); see url_room.
-    out: tuple[str, int, int] | None = None
+    out: tuple[shared_bytes.Ref, int, int] | None = None
 
 
 def render_all(tasks: list[SliceTask], settings: ImageSettings) -> list[bytes | int | ImageRefused]:
@@ -94,11 +94,11 @@ def render(task: SliceTask, settings: ImageSettings) -> bytes | int:
     if task.out is None:
         return encoded.data_url_bytes()
     pieces = encoded.data_url_pieces()
-    path, start, room = task.out
+    ref, start, room = task.out
     length = sum(map(len, pieces))
     if length > room:
         return b"".join(pieces)
-    shared_bytes.write(path, start, *pieces)
+    shared_bytes.write(ref, start, *pieces)
     return length
 
 

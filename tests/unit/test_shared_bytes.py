@@ -45,25 +45,37 @@ def test_a_cut_of_a_shared_body_crosses_to_a_worker_as_a_reference():
         assert pool.apply(in_child, (sent,)) == text[10:1_000_010]
 
 
-def write_in_child(path: str) -> None:
-    shared_bytes.write(path, 3, b"ab", b"cd")
+def write_in_child(ref: shared_bytes.Ref) -> None:
+    shared_bytes.write(ref, 3, b"ab", b"cd")
 
 
 def test_a_worker_writes_in_place_and_a_closed_file_can_no_longer_be_opened():
     out = SharedBytes(8)
     with multiprocessing.get_context("forkserver").Pool(1) as pool:
-        pool.apply(write_in_child, (out.path,))
+        pool.apply(write_in_child, (out.ref,))
     assert out[:] == b"\x00\x00\x00abcd\x00"
     view = memoryview(out)[3:7]
-    path = out.path
+    ref = out.ref
     out.close_file()
     assert bytes(view) == b"abcd"  # what the gateway holds stays readable
     with pytest.raises(OSError):
-        shared_bytes.read(path, 0, 1)
+        shared_bytes.read(ref, 0, 1)
+
+
+def test_a_late_worker_never_reaches_the_file_that_took_an_ended_requests_number():
+    ended = SharedBytes(16)
+    old = ended.ref
+    ended.close_file()
+    other = SharedBytes(16)  # the lowest free descriptor: the number the ended request's file had
+    assert other.ref.path == old.path  # the race this guards against, made certain
+    for late in (lambda: shared_bytes.write(old, 0, b"leak"), lambda: shared_bytes.read_text(old, 0, 4)):
+        with pytest.raises(OSError, match="gone"):
+            late()
+    assert other[:4] == b"\x00" * 4
 
 
 def test_reading_past_the_end_is_an_error_not_short_data():
     body = shared(b"0123456789")
     assert bytes(pickle.loads(pickle.dumps(SharedText(body, 2, 6)))) == b"2345"
     with pytest.raises(OSError):
-        shared_bytes.read_text(body.path, 5, 11)
+        shared_bytes.read_text(body.ref, 5, 11)

@@ -38,9 +38,9 @@ def test_a_slice_is_written_in_its_place_or_sent_back_when_it_would_not_fit():
     task = SliceTask(base64.b64encode(obj).decode(), "CT")
     url = render(task, settings)
     out = SharedBytes(len(url) + 10)
-    assert render(SliceTask(task.text, "CT", out=(out.path, 10, len(url))), settings) == len(url)
+    assert render(SliceTask(task.text, "CT", out=(out.ref, 10, len(url))), settings) == len(url)
     assert out[10:] == url
-    assert render(SliceTask(task.text, "CT", out=(out.path, 0, len(url) - 1)), settings) == url
+    assert render(SliceTask(task.text, "CT", out=(out.ref, 0, len(url) - 1)), settings) == url
 
 
 def test_an_rgbx_slice_comes_back_exactly_as_rgb():

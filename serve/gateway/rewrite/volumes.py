@@ -28,7 +28,7 @@ from serve.imaging.volume_slices import SliceTask, ranges_all, render_all, url_r
 HEADER_JOBS_PER_WORKER = 2  # phase 1 in a few jobs per worker: 300 prefixes need no 300 round trips
 MAX_HEADERS_PER_JOB = 64
 # Phase 2: ~4 jobs per worker balance the workers' ends (a job is a few slices of ~3 ms); more only add the
-# ~0.5 ms of pickling and scheduling each job costs. Bounded so one job stays well inside the job time limit.
+# ~0.3 ms of pickling and scheduling each job costs. Bounded so one job stays well inside the job time limit.
 SLICE_JOBS_PER_WORKER = 4
 MAX_SLICES_PER_JOB = 16
 
@@ -67,7 +67,8 @@ async def slices_of(item: ImagePart, settings: ImageSettings, pool: ImagePool) -
     out = shared_output(chosen, settings) if item.media is not None else None
     if out is not None:  # each slice written in its place there by its worker: no pipe, no copy here
         tasks = [
-            replace(t, out=(out.path, at, size)) for t, (at, size) in zip(tasks, out.places, strict=True)
+            replace(t, out=(out.shared.ref, at, size))
+            for t, (at, size) in zip(tasks, out.places, strict=True)
         ]
     try:
         urls = await in_runs(pool, render_all, tasks, wheres, settings.workers, spec.where)
@@ -99,10 +100,6 @@ def image_part(item: ImagePart, url: bytes | memoryview) -> dict[str, Any]:
 class SharedOutput:
     shared: SharedBytes
     places: list[tuple[int, int]]  # (start, room) of each slice's data URL
-
-    @property
-    def path(self) -> str:
-        return self.shared.path
 
 
 def shared_output(chosen: list[series.Slice], settings: ImageSettings) -> SharedOutput | None:
