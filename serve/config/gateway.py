@@ -175,7 +175,8 @@ class ClientSettings(Strict):
     # Between requests on a keep-alive connection; above the 60 s idle timeout of common load balancers.
     idle_timeout_s: float = Field(75.0, gt=0)
     # Open client connections; a new one beyond this is closed at once. Each is a file descriptor: keep
-    # `ulimit -n` above this plus limits.max_concurrent (the engine connections).
+    # `ulimit -n` above this plus limits.max_concurrent (the engine connections) plus one per body of 1 MiB or
+    # more in flight, at most max_buffered_body_bytes / 1 MiB (such bodies are held in shared memory files).
     max_connections: int = Field(4096, gt=0)
     # Request bodies held at once across all requests in flight (each is also parsed and re-encoded, ~3x in
     # memory); a body that does not fit is refused with 503 before it is read.
