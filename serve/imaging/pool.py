@@ -31,6 +31,7 @@ PRELOAD = ["serve.imaging.pool", "openjpeg", "libjpeg", "rle", "pydicom.pixels.d
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD_BYTES = 32 << 20  # glibc's own ceiling for its adaptive threshold on 64-bit
 TRIM_BYTES = 64 << 20
+WORKER_NICENESS = 10  # CFS weight 110 vs the loop's 1024
 # A decoder that dies on a signal of its own died on the bytes it was given: the image is at fault.
 DECODER_CRASHES = frozenset(
     {-signal.SIGSEGV, -signal.SIGBUS, -signal.SIGABRT, -signal.SIGFPE, -signal.SIGILL}
@@ -66,6 +67,9 @@ def init_worker(memory_bytes: int) -> None:
     """In each new worker, after the imports: the cap then counts image work only. RLIMIT_DATA, not RLIMIT_AS:
     the address space also counts reservations never touched (thread stacks, allocator arenas)."""
     resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+    # Image work is batch work beside the event loop's latency-bound work: on a shared core the kernel then
+    # runs the loop as soon as it wakes, where at equal priority it waited for a worker's time slice.
+    os.nice(WORKER_NICENESS)
     keep_freed_memory()
 
 
