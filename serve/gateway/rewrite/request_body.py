@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -127,18 +127,18 @@ def parse(
     """Everything the gateway must read of a request, checked; refusals are 4xx GatewayErrors. With a `budget`
     (the gateway's), images are counted against the engine's limits with a volume's slices, before decoding."""
     body, media = parse_document(raw)
-    volume = chat and carries_volume(body)
-    if budget is not None and len(raw) > budget.max_body_bytes and not volume:
+    if budget is not None and len(raw) > budget.max_body_bytes and not (chat and carries_volume(body)):
         raise too_large(
             len(raw), budget
         )  # first: only a volume request may be this large, whatever else it says
     model = check_model(body, served)
     stream = check_stream(body)
     images: list[ImagePart] = []
-    if volume and media is None:
-        media = empty()  # the slices the gateway makes are held out of the JSON all the same
     if chat:
         images = image_parts(check_messages(body), media)
+        if media is None and any(is_volume(item.part) for item in images):
+            media = empty()  # the slices the gateway makes are held out of the JSON all the same
+            images = [replace(item, media=media) for item in images]
         if budget is not None:
             images = plan(images, body, len(raw), budget)
         else:
