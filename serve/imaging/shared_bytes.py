@@ -94,17 +94,6 @@ def read_text(ref: Ref, start: int, end: int) -> memoryview:
     return memoryview(mapped)[start:end]
 
 
-def read(ref: Ref, start: int, size: int) -> bytes:
-    fd = opened(ref, os.O_RDONLY)
-    try:
-        data = os.pread(fd, size, start)
-    finally:
-        os.close(fd)
-    if len(data) != size:
-        raise OSError(f"shared bytes ended at {start + len(data)}, {size} were expected")
-    return data
-
-
 def write(ref: Ref, start: int, *pieces: bytes) -> None:
     """In a worker: the pieces one after another from `start` of a SharedBytes the gateway made for it."""
     fd = opened(ref, os.O_WRONLY)

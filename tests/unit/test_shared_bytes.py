@@ -59,7 +59,7 @@ def test_a_worker_writes_in_place_and_a_closed_file_can_no_longer_be_opened():
     out.close_file()
     assert bytes(view) == b"abcd"  # what the gateway holds stays readable
     with pytest.raises(OSError):
-        shared_bytes.read(ref, 0, 1)
+        shared_bytes.read_text(ref, 0, 1)
 
 
 def test_a_late_worker_never_reaches_the_file_that_took_an_ended_requests_number():
