@@ -1,6 +1,6 @@
 """Large base64 data URLs cut out of a request body before its JSON is parsed (pure): parsing a CT volume's 60 MB
 on the event loop held it ~100 ms; the cut document is a few kB. Each URL becomes a placeholder string, read
-back through `resolve` and put back, byte for byte, into the body forwarded to the engine by `restore`. Images
+back through `resolve` and put back, byte for byte, into the body forwarded to the engine by `restore_pieces`. Images
 the gateway makes (a volume's slices) are held the same way: the body goes to the engine as pieces, and the
 megabytes of base64 are never re-encoded nor copied on the event loop."""
 
@@ -36,7 +36,7 @@ class InlineMedia:
     made: list[bytes | memoryview] = field(default_factory=list, compare=False)
 
     def hold(self, url: bytes | memoryview) -> str:
-        """A placeholder for a data URL made here (ASCII: base64 needs no JSON escape), put back by restore."""
+        """A placeholder for a data URL made here (ASCII: base64 needs no JSON escape), put back by restore_pieces."""
         self.made.append(url)
         return self.placeholder(len(self.spans) + len(self.made) - 1)
 
@@ -162,16 +162,10 @@ def resolve(value: Any, media: InlineMedia | None) -> Any:
     return value if k is None else media.url(k)
 
 
-def restore(encoded: bytes, media: InlineMedia | None) -> bytes:
-    """The engine's body with every placeholder still in it (images the gateway left alone, images it made) put
-    back as their bytes: orjson writes NUL as \\u0000, and the URLs hold nothing it would escape."""
-    pieces = restore_pieces(encoded, media)
-    return pieces if isinstance(pieces, bytes) else b"".join(pieces)
-
-
 def restore_pieces(encoded: bytes, media: InlineMedia | None) -> Body:
-    """As restore, as the pieces to write one after another (views, no copy); `encoded` itself if it holds no
-    placeholder."""
+    """The engine's body with every placeholder still in it (images the gateway left alone, images it made) put
+    back as their bytes, as the pieces to write one after another (views, no copy); `encoded` itself if it holds
+    no placeholder. orjson writes NUL as \\u0000, and the URLs hold nothing it would escape."""
     if media is None:
         return encoded
     needle = JSON_NUL + media.token.encode() + b":"
