@@ -16,6 +16,7 @@ from testkit.fake_engine import Script, script_from_args, stream_frames, whole_a
 
 CHAT, COMPLETIONS = b"/v1/chat/completions", b"/v1/completions"
 MAX_BODY = 64 * 1024 * 1024
+SKIP_URLS_BYTES = 1 << 20  # larger bodies are taken in without their data URLs (Stripped)
 
 
 def response(status: int, body: bytes, content_type: bytes = b"application/json") -> bytes:
@@ -56,7 +57,9 @@ class FastUpstream(asyncio.Protocol):
     """HTTP/1.1 keep-alive, one request at a time per connection (clients of a proxy do not pipeline)."""
 
     def __init__(self, answers: Answers) -> None:
-        self.answers, self.buf, self.busy = answers, b"", False
+        # bytearray: appending to bytes copies the whole buffer each time (~150 ms across a 30 MB body)
+        self.answers, self.buf, self.busy = answers, bytearray(), False
+        self.large: Stripped | None = None
         self.transport: asyncio.Transport | None = None
         self.task: asyncio.Task[None] | None = None
 
@@ -68,7 +71,17 @@ class FastUpstream(asyncio.Protocol):
             self.task.cancel()
 
     def data_received(self, data: bytes) -> None:
+        if self.large is not None:  # a large body on its way: taken in without its data URLs
+            data = self.large.feed(data)
+            if self.large.left:
+                return
+            self.buf, self.large = self.large.request(), None
         self.buf += data
+        if self.large is None:
+            self.large = Stripped.begin(self.buf)
+            if self.large is not None:
+                self.buf = bytearray()
+                return
         if not self.busy:
             self._next()
 
@@ -118,12 +131,69 @@ class FastUpstream(asyncio.Protocol):
         self._next()
 
 
-def _split(buf: bytes) -> tuple[tuple[bytes, bytes, bytes], bytes] | None:
-    """One complete request off the front of `buf`: ((method, path, body), rest), or None for more bytes."""
+class Stripped:
+    """A body over SKIP_URLS_BYTES taken in as it arrives, every `"data:...` string emptied on the way (found by
+    memchr, never parsed nor held): the answers never depend on an image, and holding and parsing a CT volume's
+    30 MB forwarded body held this loop ~50 ms (json and orjson alike), a stall every stream it serves then showed
+    as the gateway's (benchmarks/volumes/itl.py)."""
+
+    def __init__(self, method: bytes, path: bytes, length: int) -> None:
+        self.method, self.path, self.left = method, path, length
+        self.kept, self.tail, self.inside, self.escaped = bytearray(), b"", False, False
+
+    @staticmethod
+    def begin(buf: bytearray) -> Stripped | None:
+        """For a request at the front of `buf` whose head is in and whose large body is not yet whole."""
+        head = _head(buf)
+        if head is None:
+            return None
+        method, path, length, start = head
+        if length <= SKIP_URLS_BYTES or length > MAX_BODY or len(buf) >= start + length:
+            return None
+        large = Stripped(method, path, length)
+        large.feed(bytes(buf[start:]))
+        return large
+
+    def feed(self, data: bytes) -> bytes:
+        """What of `data` is past the body. A quote after a backslash is an escaped one: it neither opens nor
+        closes (a run of backslashes before a quote is not looked into: JSON of this shape is not sent here)."""
+        piece, rest = data[: self.left], data[self.left :]
+        self.left -= len(piece)
+        buf, at = self.tail + piece, 0
+        self.tail = b""
+        while True:
+            if self.inside:
+                end = buf.find(b'"', at)
+                if end == -1:
+                    self.escaped = buf[-1:] == b"\\"
+                    break
+                if (buf[end - 1 : end] if end else b"\\" if self.escaped else b"") == b"\\":
+                    at, self.escaped = end + 1, False
+                    continue
+                self.inside, at = False, end  # the closing quote is kept
+            else:
+                start = buf.find(b'"data:', at)
+                if start == -1:
+                    keep = len(buf) if not self.left else max(at, len(buf) - 5)  # `"data` may be cut
+                    self.kept += buf[at:keep]
+                    self.tail = buf[keep:]
+                    break
+                self.kept += buf[at : start + 1]
+                self.inside, at = self.kept[-2:-1] != b"\\", start + 1
+        return rest
+
+    def request(self) -> bytearray:
+        head = b"%s %s HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (self.method, self.path, len(self.kept))
+        return bytearray(head) + self.kept
+
+
+def _head(buf: bytearray) -> tuple[bytes, bytes, int, int] | None:
+    """(method, path, body length, where the body starts) of the request at the front of `buf`, once its head
+    is in; a length past MAX_BODY for bodies not spoken here."""
     end = buf.find(b"\r\n\r\n")
     if end < 0:
         return None
-    head = buf[:end].split(b"\r\n")
+    head = bytes(buf[:end]).split(b"\r\n")
     method, path = head[0].split(b" ", 2)[:2]
     length = 0
     for line in head[1:]:
@@ -133,12 +203,20 @@ def _split(buf: bytes) -> tuple[tuple[bytes, bytes, bytes], bytes] | None:
             length = int(value)
         elif name == b"transfer-encoding":
             length = MAX_BODY + 1  # chunked request bodies are not spoken here: refused below
-    start = end + 4
+    return method, path.split(b"?", 1)[0], length, end + 4
+
+
+def _split(buf: bytearray) -> tuple[tuple[bytes, bytes, bytes], bytearray] | None:
+    """One complete request off the front of `buf`: ((method, path, body), rest), or None for more bytes."""
+    head = _head(buf)
+    if head is None:
+        return None
+    method, path, length, start = head
     if length > MAX_BODY:
-        return (b"POST", b"/too-large", b""), b""
+        return (b"POST", b"/too-large", b""), bytearray()
     if len(buf) < start + length:
         return None
-    return (method, path.split(b"?", 1)[0], buf[start : start + length]), buf[start + length :]
+    return (method, path, bytes(memoryview(buf)[start : start + length])), buf[start + length :]
 
 
 async def serve(script: Script, host: str, port: int) -> None:

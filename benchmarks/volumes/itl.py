@@ -1,6 +1,9 @@
 """Text streams beside volume preprocessing: the ITL of 16 text streams through one gateway pinned to one core
 (its image workers too) on the fast fake engine, in windows with and without 85-slice CT volumes being posted
-beside them, interleaved per round.
+beside them, interleaved per round. The harness (this process, the volume poster, the fake engine) is on the
+other core, and the volumes are posted from a process of their own: sending 60 MB holds the sender's loop, which
+would show as gaps in the streams it reads. A third arm posts the same volumes straight to the fake engine: the
+harness's own share of the step (its core sends the 60 MB and takes in the forwarded body either way).
 
     python -m benchmarks.volumes.itl [--rounds 3] [--window-s 10]
 """
@@ -9,8 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +34,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 async def window(
-    session, target, model: str, volume: bytes | None, streams: int, seconds: float
+    session,
+    target,
+    model: str,
+    poster: ProcessPoolExecutor,
+    post_to: str | None,
+    streams: int,
+    seconds: float,
 ) -> dict[str, Any]:
-    end, gaps, posted = time.monotonic() + seconds, [], []
+    end, gaps = time.monotonic() + seconds, []
     text = Workload("text", model, 64, 64)
 
     async def streamer(k: int) -> None:
@@ -40,25 +52,56 @@ async def window(
             gaps.extend((await client.send(session, target, body, kind="text", headers=HEADERS)).itl)
             i += streams
 
-    async def poster() -> None:
-        while volume is not None and time.monotonic() < end:
-            started = time.perf_counter()
-            async with session.post(target.chat_url, data=volume, headers=HEADERS) as resp:
-                await resp.read()
-            posted.append((resp.status, time.perf_counter() - started))
+    async def volumes() -> list[tuple[int, float]]:
+        if post_to is None:
+            return []
+        return await asyncio.get_running_loop().run_in_executor(poster, post_volumes, post_to, end)
 
-    await asyncio.gather(*(streamer(k) for k in range(streams)), poster())
+    *_, posted = await asyncio.gather(*(streamer(k) for k in range(streams)), volumes())
     return {"gaps": gaps, "posted": posted}
 
 
-async def measure(url: str, model: str, volume: bytes, args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {arm: {"gaps": [], "posted": []} for arm in ("text only", "with volumes")}
+VOLUME: bytes = b""  # the poster process's request, read once when it starts
+
+
+def start_poster(path: Path, cpu: int) -> None:
+    global VOLUME
+    os.sched_setaffinity(0, {cpu})
+    # Only what the harness core has spare: the client reading the streams must never wait for the poster.
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    VOLUME = path.read_bytes()
+
+
+def post_volumes(url: str, end: float) -> list[tuple[int, float]]:
+    """In the poster process: volumes one after another until `end` (time.monotonic is system-wide)."""
+
+    async def run() -> list[tuple[int, float]]:
+        posted = []
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
+            while time.monotonic() < end:
+                started = time.perf_counter()
+                async with session.post(url, data=VOLUME, headers=HEADERS) as resp:
+                    await resp.read()
+                posted.append((resp.status, time.perf_counter() - started))
+        return posted
+
+    return asyncio.run(run())
+
+
+async def measure(
+    url: str, upstream: str, model: str, poster: ProcessPoolExecutor, args: argparse.Namespace
+) -> dict[str, Any]:
     target = client.Target("gateway", url, expect_disclaimer=True)
+    arms = [
+        ("text only", None),
+        ("with volumes", target.chat_url),
+        ("volumes straight to the engine", client.Target("engine", upstream).chat_url),
+    ]
+    out: dict[str, Any] = {arm: {"gaps": [], "posted": []} for arm, _ in arms}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
         for r in range(args.rounds):
-            arms = [("text only", None), ("with volumes", volume)]
-            for arm, body in arms[r % 2 :] + arms[: r % 2]:
-                got = await window(session, target, model, body, args.streams, args.window_s)
+            for arm, post_to in arms[r % len(arms) :] + arms[: r % len(arms)]:
+                got = await window(session, target, model, poster, post_to, args.streams, args.window_s)
                 out[arm]["gaps"] += got["gaps"]
                 out[arm]["posted"] += got["posted"]
     return out
@@ -91,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     model = yaml.safe_load((REPO / "configs/cpu-demo.yaml").read_text())["model"]["served_name"]
     volume = volume_body(ct_series(85, 512, seed=5).objects).replace(b'"bench-model"', f'"{model}"'.encode())
+    (args.work / "volume.json").write_bytes(volume)
     port = procs.free_port()
     engine = [sys.executable, "-m", "testkit.fast_engine", "--port", str(port), "--chunks", "100"]
     engine += ["--gap-ms", "20", "--model", model]
@@ -100,7 +144,15 @@ def main(argv: list[str] | None = None) -> None:
         procs.wait_ready(children[0], upstream + "/health")
         gateway, url = start_gateway(REPO, "gateway", args.work, upstream, args.gateway_cpu)
         children.append(gateway)
-        print(report(asyncio.run(measure(url, model, volume, args))))
+        os.sched_setaffinity(0, {args.harness_cpu})
+        poster = ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=start_poster,
+            initargs=(args.work / "volume.json", args.harness_cpu),
+        )
+        with poster:
+            print(report(asyncio.run(measure(url, upstream, model, poster, args))))
     finally:
         for child in children:
             procs.stop(child)
