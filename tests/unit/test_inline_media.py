@@ -13,8 +13,11 @@ import orjson
 import pytest
 
 from serve.gateway.errors import GatewayError
+from serve.gateway.rewrite import data_urls
+from serve.gateway.rewrite.data_urls import Finder, ScannedBytes
 from serve.gateway.rewrite.inline_media import CutText, as_worker_text, cut, deferred, resolve, restore_pieces
 from serve.gateway.rewrite.request_body import encode, parse, parse_document
+from serve.imaging import shared_bytes
 from serve.imaging.volume_slices import SliceTask
 
 SMALL = {"min_body": 0, "min_url": 64}  # thresholds low enough for small cases
@@ -77,6 +80,45 @@ def test_the_cut_parse_resolved_equals_the_plain_parse_and_re_encodes_identicall
     assert resolved(parsed, media) == orjson.loads(raw)
     assert written(restore_pieces(orjson.dumps(parsed), media)) == orjson.dumps(orjson.loads(raw))
     assert len(doc) <= len(raw)
+
+
+def arriving(rng: random.Random, size: int) -> list[int]:
+    """Where the pieces of a body end as it arrives: single bytes to large chunks (every boundary the scan must
+    carry across: inside `"data:`, the header, a backslash run, right before a closing quote)."""
+    ends, end = [], 0
+    while end < size:
+        end = min(size, end + rng.choice([1, 1, 2, 3, 5, 6, 7, 64, 333, 4096]))
+        ends.append(end)
+    return ends
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_a_body_looked_through_as_it_arrives_finds_what_the_whole_body_does(seed: int) -> None:
+    rng = random.Random(seed)
+    raw = json.dumps(random_body(rng), ensure_ascii=rng.random() < 0.5, indent=rng.choice([None, 1])).encode()
+    if rng.random() < 0.2:  # cut short: an unterminated string, invalid JSON
+        raw = raw[: rng.randrange(len(raw))]
+    whole, piecewise = Finder(64), Finder(64)
+    whole.feed(raw, len(raw))
+    for end in arriving(rng, len(raw)):
+        piecewise.feed(raw, end)
+    assert piecewise.spans == whole.spans
+
+
+@pytest.mark.skipif(not shared_bytes.supported(), reason="needs memfd and /proc (Linux)")
+def test_a_body_received_in_pieces_is_cut_without_a_second_scan() -> None:
+    rng = random.Random(7)
+    content = [{"type": "image_url", "image_url": {"url": url(rng, 2000)}} for _ in range(5)]
+    raw = json.dumps({"model": "m", "messages": [{"role": "user", "content": content}], "u": lookalike(rng)})
+    received = ScannedBytes(len(raw), min_url=64)
+    done = 0
+    for end in arriving(rng, len(raw)):
+        received.append(raw.encode()[done:end])
+        done = end
+    assert data_urls.spans(received, 64) is received.finder.spans  # found as it came, not looked at again
+    doc, media = cut(received, **SMALL)  # type: ignore[arg-type]
+    assert media is not None and len(media.spans) == 5
+    assert resolved(orjson.loads(doc), media) == orjson.loads(raw)
 
 
 def test_only_large_data_url_values_are_cut_and_lookalikes_are_left() -> None:

@@ -11,6 +11,7 @@ from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from serve.gateway.errors import GatewayError, bad_request
+from serve.gateway.rewrite.data_urls import ScannedBytes
 from serve.imaging import shared_bytes
 
 RETRY_AFTER_S = "1"
@@ -93,13 +94,13 @@ async def _fill(content: StreamReader) -> bytes:
 
 
 async def _fill_shared(content: StreamReader, declared: int) -> bytes:
-    """As _fill, into shared memory of the declared size (aiohttp reads exactly Content-Length bytes)."""
-    body, at = shared_bytes.SharedBytes(declared), 0
+    """As _fill, into shared memory of the declared size (aiohttp reads exactly Content-Length bytes), its data
+    URLs found piece by piece as they arrive (the cut then has nothing left to scan)."""
+    body = ScannedBytes(declared)
     while chunk := await content.readany():
-        body[at : at + len(chunk)] = chunk
-        at += len(chunk)
-    if at != declared:  # not expected of aiohttp: then the body is what arrived, as bytes
-        return bytes(body[:at])
+        body.append(chunk)
+    if body.filled != declared:  # not expected of aiohttp: then the body is what arrived, as bytes
+        return bytes(body[: body.filled])
     return body  # type: ignore[return-value]  # reads as bytes do (shared_bytes.SharedBytes)
 
 

@@ -7,19 +7,15 @@ megabytes of base64 are never re-encoded nor copied on the event loop."""
 from __future__ import annotations
 
 import codecs
-import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from serve.gateway.errors import bad_request
+from serve.gateway.rewrite.data_urls import MIN_URL_BYTES, spans
 from serve.imaging.shared_bytes import SharedBytes, SharedText
 
 MIN_BODY_BYTES = 1 << 20  # smaller bodies keep the plain parse: one length check is all they pay
-MIN_URL_BYTES = 64 << 10
-# The strict shape of what is cut: `data:<type>/<subtype>;base64,` then the payload up to the next quote.
-HEADER = re.compile(rb"data:[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64};base64,")
-MAX_HEADER = 140
 # A placeholder is NUL, a per-request random token, the index, NUL: JSON spells NUL only as \u0000, and a client
 # cannot guess the token, so no client string is ever taken for one.
 NUL = "\x00"
@@ -107,40 +103,22 @@ def cut(
     raw: bytes, *, min_body: int = MIN_BODY_BYTES, min_url: int = MIN_URL_BYTES
 ) -> tuple[bytes, InlineMedia | None]:
     """(the document to parse, the URLs cut from it); small bodies come back as they are, with None. Only string
-    values of the strict shape are cut, each replaced by another string: the JSON's structure and validity are
-    unchanged, and what does not match is left for the parser to judge."""
+    values of the strict shape are cut (data_urls.py; a body that arrived as ScannedBytes was looked through as it
+    came), each replaced by another string: the JSON's structure and validity are unchanged, and what does not
+    match is left for the parser to judge."""
     if len(raw) < min_body:
+        return raw, None
+    found = spans(raw, min_url)
+    if not found:
         return raw, None
     token = secrets.token_hex(8)
     pieces: list[bytes] = []
-    spans: list[tuple[int, int]] = []
-    done, at = 0, raw.find(b'"data:')
-    while at != -1:
-        start = at + 1
-        end = raw.find(b'"', start)
-        if end == -1:
-            break
-        if end - start >= min_url and _is_data_url(raw, at, start, end):
-            pieces += [raw[done:start], b"%s%s:%d%s" % (JSON_NUL, token.encode(), len(spans), JSON_NUL)]
-            spans.append((start, end))
-            done = end
-        at = raw.find(b'"data:', end)
-    if not spans:
-        return raw, None
+    done = 0
+    for k, (start, end) in enumerate(found):
+        pieces += [raw[done:start], b"%s%s:%d%s" % (JSON_NUL, token.encode(), k, JSON_NUL)]
+        done = end
     pieces.append(raw[done:])
-    return b"".join(pieces), InlineMedia(raw, tuple(spans), token)
-
-
-def _is_data_url(raw: bytes, quote: int, start: int, end: int) -> bool:
-    """An unescaped quote opening `data:<type>;base64,` and a payload with no backslash (so the next quote ends
-    the string, and no escape could make the parser read it differently)."""
-    slashes = 0
-    while quote - slashes - 1 >= 0 and raw[quote - slashes - 1] == 0x5C:
-        slashes += 1
-    if slashes % 2:
-        return False
-    header = HEADER.match(raw, start, min(end, start + MAX_HEADER))
-    return header is not None and raw.find(b"\\", header.end(), end) == -1
+    return b"".join(pieces), InlineMedia(raw, tuple(found), token)
 
 
 def deferred(value: Any, media: InlineMedia | None) -> Any:
