@@ -11,11 +11,20 @@ bytes, or any other file of the gateway's, under the old number."""
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
+import queue
+import sys
+import threading
+import time
 from typing import Any, NamedTuple
 
 NAME = "medgemma-serve"
+# The unmapper looks this often at what it holds, and holds nothing longer (a holder that outlives that is a leak
+# of its own: the mapping then goes with it, wherever that is).
+UNMAP_POLL_S = 0.02
+UNMAP_MAX_HOLD_S = 600.0
 
 
 class Ref(NamedTuple):
@@ -105,3 +114,45 @@ def write(ref: Ref, start: int, *pieces: bytes) -> None:
                 view, start = view[done:], start + done
     finally:
         os.close(fd)
+
+
+def unmap_off_loop(shared: SharedBytes) -> None:
+    """From now on a thread of its own holds `shared` too, and drops it once no one else does: the mapping then
+    goes in that thread (munmap, without the GIL), not in the event loop where a request's last reference
+    drops. Unmapping a CT volume's 60 MB body held the loop ~7 ms, its rendered slices ~4 ms."""
+    _unmapper().put((time.monotonic(), shared))
+
+
+_UNMAPPER: queue.SimpleQueue[tuple[float, SharedBytes]] | None = None
+_UNMAPPER_LOCK = threading.Lock()
+
+
+def _unmapper() -> queue.SimpleQueue[tuple[float, SharedBytes]]:
+    global _UNMAPPER
+    with _UNMAPPER_LOCK:
+        if _UNMAPPER is None:
+            _UNMAPPER = queue.SimpleQueue()
+            threading.Thread(target=_unmap, args=(_UNMAPPER,), name="shared-bytes-unmap", daemon=True).start()
+        return _UNMAPPER
+
+
+def _unmap(arrivals: queue.SimpleQueue[tuple[float, SharedBytes]]) -> None:
+    held: list[tuple[float, SharedBytes]] = []
+    look = 0.0
+    while True:
+        with contextlib.suppress(queue.Empty):
+            held.append(arrivals.get(timeout=max(0.0, look - time.monotonic()) if held else None))
+        now = time.monotonic()
+        if now >= look:
+            held = _still_held(held, now - UNMAP_MAX_HOLD_S)  # the others are dropped, here
+            look = now + UNMAP_POLL_S
+
+
+def _still_held(held: list[tuple[float, SharedBytes]], since: float) -> list[tuple[float, SharedBytes]]:
+    """Those someone else holds too: references to one counted here are its tuple's, `item`'s and the call's."""
+    kept = []
+    for entry in held:
+        item = entry[1]
+        if entry[0] > since and sys.getrefcount(item) > 3:
+            kept.append(entry)
+    return kept

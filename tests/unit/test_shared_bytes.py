@@ -4,6 +4,9 @@ its bytes) and arrives in another process as the characters it spells, and what 
 import multiprocessing
 import pickle
 import re
+import threading
+import time
+from typing import ClassVar
 
 import orjson
 import pytest
@@ -79,3 +82,29 @@ def test_reading_past_the_end_is_an_error_not_short_data():
     assert bytes(pickle.loads(pickle.dumps(SharedText(body, 2, 6)))) == b"2345"
     with pytest.raises(OSError):
         shared_bytes.read_text(body.ref, 5, 11)
+
+
+class Traced(SharedBytes):
+    """Records the thread its mapping goes in."""
+
+    gone_in: ClassVar[list[str]] = []
+
+    def __del__(self) -> None:
+        Traced.gone_in.append(threading.current_thread().name)
+        super().__del__()
+
+
+def test_a_mapping_goes_in_the_unmapper_thread_once_no_one_else_holds_it():
+    Traced.gone_in.clear()
+    body = Traced(1 << 20)
+    body[:4] = b"abcd"
+    shared_bytes.unmap_off_loop(body)
+    view = memoryview(body)[:4]
+    del body
+    time.sleep(5 * shared_bytes.UNMAP_POLL_S)
+    assert bytes(view) == b"abcd" and Traced.gone_in == []  # still held here: it stays mapped
+    del view
+    deadline = time.monotonic() + 30
+    while not Traced.gone_in and time.monotonic() < deadline:
+        time.sleep(shared_bytes.UNMAP_POLL_S)
+    assert Traced.gone_in == ["shared-bytes-unmap"]

@@ -95,8 +95,10 @@ async def _fill(content: StreamReader) -> bytes:
 
 async def _fill_shared(content: StreamReader, declared: int) -> bytes:
     """As _fill, into shared memory of the declared size (aiohttp reads exactly Content-Length bytes), its data
-    URLs found piece by piece as they arrive (the cut then has nothing left to scan)."""
+    URLs found piece by piece as they arrive (the cut then has nothing left to scan). Its unmapping, when the
+    request is done with it, is left to a thread (shared_bytes.unmap_off_loop)."""
     body = ScannedBytes(declared)
+    shared_bytes.unmap_off_loop(body)
     while chunk := await content.readany():
         body.append(chunk)
     if body.filled != declared:  # not expected of aiohttp: then the body is what arrived, as bytes

@@ -110,7 +110,9 @@ def shared_output(chosen: list[series.Slice], settings: ImageSettings) -> Shared
     fmt = settings.volumes.slice_format
     sizes = [url_room(s.rows, s.columns, settings.model_input_size, fmt) for s in chosen]
     starts = list(itertools.accumulate(sizes, initial=0))
-    return SharedOutput(SharedBytes(starts[-1]), list(zip(starts[:-1], sizes, strict=True)))
+    shared = SharedBytes(starts[-1])
+    shared_bytes.unmap_off_loop(shared)  # when the request is done with its slices, not on the event loop
+    return SharedOutput(shared, list(zip(starts[:-1], sizes, strict=True)))
 
 
 async def in_runs(
