@@ -131,3 +131,36 @@ def test_a_compressed_single_frame_object_is_decoded_whole(how):
     header = prefix_header(buf.getvalue())
     # The whole object then goes to phase 2, as pydicom reads it.
     assert header is None or header.layout is None
+
+
+def variant(bits_allocated: int, bits_stored: int, signed: bool) -> bytes:
+    """A plain CT slice re-stored with other pixel attributes (the values kept within what they can hold)."""
+    ds = dcmread(io.BytesIO(ct_series(1, 256, seed=3).objects[0]))
+    values = ds.pixel_array.astype(np.int32)
+    low, high = (
+        (-(1 << (bits_stored - 1)), (1 << (bits_stored - 1)) - 1) if signed else (0, (1 << bits_stored) - 1)
+    )
+    dtype = {(8, False): np.uint8, (8, True): np.int8, (16, False): np.uint16, (16, True): np.int16}
+    stored = np.clip(values - values.min() + low, low, high).astype(dtype[bits_allocated, signed])
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = bits_allocated, bits_stored, bits_stored - 1
+    ds.PixelRepresentation = int(signed)
+    ds.PixelData = stored.tobytes()
+    ds["PixelData"].VR = "OW" if bits_allocated > 8 else "OB"
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("bits", [(16, 16, True), (16, 12, True), (16, 12, False), (8, 8, False)])
+def test_a_plain_slice_decoded_from_its_frame_bytes_renders_as_the_whole_object_does(bits):
+    obj = variant(*bits)
+    header = prefix_header(obj)  # plain pixels: phase 1 reads the layout from a prefix
+    ((start, end),) = header.layout.ranges
+    text, skip = base64_cut(base64.b64encode(obj).decode(), start, end)
+    s = header.slices[0]
+    cut = SliceTask(text, "CT", s.slope, s.intercept, header.layout, skip, end - start)
+    assert render(cut, SETTINGS) == render(SliceTask(base64.b64encode(obj).decode(), "CT"), SETTINGS)
+    short = SliceTask(text, "CT", s.slope, s.intercept, header.layout, skip, end - start - 100)
+    with pytest.raises(ImageRefused) as refusal:
+        render(short, SETTINGS)
+    assert refusal.value.code == "invalid_dicom"
