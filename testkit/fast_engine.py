@@ -219,12 +219,15 @@ def _split(buf: bytearray) -> tuple[tuple[bytes, bytes, bytes], bytearray] | Non
     return (method, path, bytes(memoryview(buf)[start : start + length])), buf[start + length :]
 
 
-async def serve(script: Script, host: str, port: int) -> None:
+async def serve(script: Script, host: str, port: int, bound: asyncio.Future[int] | None = None) -> None:
+    """Serves until cancelled; `bound` (if given) gets the port listened on (port 0: the one the system chose)."""
     answers = Answers(script)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: FastUpstream(answers), host, port, backlog=1024)
-    bound = server.sockets[0].getsockname()[1]  # port 0: the one the system chose
-    print(f"fast fake upstream on {host}:{bound}", flush=True)
+    listening = server.sockets[0].getsockname()[1]
+    print(f"fast fake upstream on {host}:{listening}", flush=True)
+    if bound is not None:
+        bound.set_result(listening)
     async with server:
         await server.serve_forever()
 

@@ -57,10 +57,9 @@ def chat(stream: bool) -> bytes:
 
 @pytest.fixture
 async def fast_upstream():
-    port = free_port()
-    task = asyncio.create_task(serve(Script(chunks=4, model=MODEL, record=False), "127.0.0.1", port))
-    await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(Script(chunks=4, model=MODEL, record=False), "127.0.0.1", 0, bound))
+    yield f"http://127.0.0.1:{await bound}"
     task.cancel()
 
 
