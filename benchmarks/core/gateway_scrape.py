@@ -1,4 +1,6 @@
-"""What a run reads from the gateway's /metrics: its process (RSS, CPU, fds) and its own error counters."""
+"""What a run reads from the gateway's /metrics: its process (RSS, CPU, fds), its own error counters and its
+event loop's lag (serve/gateway/telemetry/loop_lag.py: how late a 100 ms timer ran, the gateway's own stall
+meter, blind to whatever else shares the machine)."""
 
 from __future__ import annotations
 
@@ -19,20 +21,24 @@ COUNTERS = {
     "medgemma_gateway_errors_total": ("errors_by_code", "code"),
     "medgemma_gateway_upstream_errors_total": ("upstream_errors_by_kind", "kind"),
 }
+LOOP_LAG = "medgemma_gateway_event_loop_lag_seconds_bucket"
 
 
 def parse(text: str) -> dict[str, Any]:
     """One scrape as plain numbers; a process metric the registry does not export is None."""
     out: dict[str, Any] = dict.fromkeys(PROCESS.values())
     counts: dict[str, Counter[str]] = {key: Counter() for key, _ in COUNTERS.values()}
+    lag: dict[str, int] = {}  # by the `le` label as exposed ("0.005", "+Inf"): a run's JSON keeps it
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name in PROCESS:
+            if sample.name == LOOP_LAG:
+                lag[sample.labels["le"]] = int(sample.value)
+            elif sample.name in PROCESS:
                 out[PROCESS[sample.name]] = sample.value
             elif sample.name in COUNTERS:
                 key, label = COUNTERS[sample.name]
                 counts[key][sample.labels.get(label, "")] += int(sample.value)
-    return out | {key: dict(c) for key, c in counts.items()}
+    return out | {key: dict(c) for key, c in counts.items()} | {"loop_lag_le": lag}
 
 
 def delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -43,6 +49,15 @@ def delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, 
         gained = {label: n - old.get(label, 0) for label, n in new.items()}
         out[key] = {label: n for label, n in sorted(gained.items()) if n}
     return out
+
+
+def loop_lag_over(before: dict[str, Any], after: dict[str, Any]) -> dict[float, int]:
+    """Between two scrapes: how many loop-lag samples were taken (key 0.0) and how many exceeded each bucket's
+    bound (the histogram counts those at or under it)."""
+    old, new = before.get("loop_lag_le", {}), after.get("loop_lag_le", {})
+    gained = {float(le): n - old.get(le, 0) for le, n in new.items()}
+    total = gained.get(float("inf"), 0)
+    return {0.0: total} | {le: total - n for le, n in sorted(gained.items()) if le != float("inf")}
 
 
 def non_2xx(requests_by_status: dict[str, int]) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
-from benchmarks.core.gateway_scrape import delta, non_2xx, parse
+from benchmarks.core.gateway_scrape import delta, loop_lag_over, non_2xx, parse
 from serve.gateway.telemetry.metrics import GatewayMetrics
 
 ROUTE = "/v1/chat/completions"
@@ -48,3 +48,14 @@ def test_delta_counts_labels_that_appear_later_from_zero_and_drops_unchanged_one
         "upstream_errors_by_kind": {},
     }
     assert non_2xx({"200": 4, "204": 1, "429": 2, "503": 1}) == {"429": 2, "503": 1}
+
+
+def test_loop_lag_over_counts_the_samples_past_each_bound_between_two_scrapes():
+    metrics, registry = exposition(process=False)
+    metrics.loop_lag.observe(0.0004)
+    before = parse(generate_latest(registry).decode())
+    for lag in (0.0002, 0.003, 0.012, 0.3):
+        metrics.loop_lag.observe(lag)
+    over = loop_lag_over(before, parse(generate_latest(registry).decode()))
+    assert over[0.0] == 4 and over[0.001] == 3 and over[0.005] == 2 and over[0.01] == 2 and over[0.25] == 1
+    assert over[2.5] == 0
