@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+GATEWAY_LISTENING = "gateway listening on "  # serve/gateway/server.py logs it once its socket is bound
 
 
 def pinned(cmd: list[str], cpu: int | None) -> list[str]:
@@ -50,19 +52,50 @@ class Child:
 
 
 def start(
-    name: str, cmd: list[str], *, cpu: int | None, log_dir: Path, env: dict[str, str] | None = None
+    name: str,
+    cmd: list[str],
+    *,
+    cpu: int | None,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> Child:
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             pinned(cmd, cpu),
+            cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
             start_new_session=True,  # its own process group: stopping it stops its workers too
         )
     return Child(name, proc, log)
+
+
+def start_gateway(
+    name: str,
+    profile: Path,
+    upstream: str,
+    *,
+    cpu: int | None,
+    log_dir: Path,
+    cwd: Path | None = None,
+    timeout_s: float = 120.0,
+) -> tuple[Child, str]:
+    """`python -m serve gateway` on `profile` (its gateway.port 0: the gateway binds a free port and logs it) in
+    front of `upstream`: (child, base URL) once /health answers. `cwd`: the checkout `python -m serve` imports (a
+    side-by-side run of another tree). A gateway that does not come up is stopped before the error is raised."""
+    cmd = [sys.executable, "-m", "serve", "gateway", "--profile", str(profile), "--upstream", upstream]
+    child = start(name, cmd, cpu=cpu, log_dir=log_dir, cwd=cwd)
+    try:
+        url = f"http://127.0.0.1:{wait_port(child, GATEWAY_LISTENING, timeout_s)}"
+        wait_ready(child, url + "/health", timeout_s)
+    except BaseException:
+        stop(child)
+        raise
+    return child, url
 
 
 def wait_ready(child: Child, url: str, timeout_s: float = 120.0) -> None:

@@ -15,7 +15,6 @@ from benchmarks.core import procs
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PROFILE = ROOT / "configs" / "cpu-demo.yaml"
-GATEWAY_LISTENING = "gateway listening on "  # serve/gateway/server.py logs it once its socket is bound
 START_TIMEOUT_S = 900.0  # a CPU engine's cold start, on a machine another engine may share
 
 
@@ -57,7 +56,7 @@ def start(work: Path, raw: dict[str, Any] | None = None, *, timeout_s: float = S
     child = procs.start("stack", cmd, cpu=None, log_dir=work)
     try:
         # The gateway starts once the engine is healthy: its port line comes after the engine's cold start.
-        url = f"http://127.0.0.1:{procs.wait_port(child, GATEWAY_LISTENING, timeout_s)}"
+        url = f"http://127.0.0.1:{procs.wait_port(child, procs.GATEWAY_LISTENING, timeout_s)}"
         procs.wait_ready(child, url + "/health", timeout_s=120)
     except BaseException:
         procs.stop(child, grace_s=60)  # an engine that never answered must not stay behind

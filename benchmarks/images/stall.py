@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import base64
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,22 +31,13 @@ HEADERS = {"Content-Type": "application/json", "HAI-DEF-Acknowledged": "2024-11-
 
 def start_gateway(src: Path, name: str, work: Path, upstream: str, cpu: int) -> tuple[procs.Child, str]:
     """A gateway from `src` (its own code and configs/cpu-demo.yaml), pinned to `cpu` with its workers."""
-    port = procs.free_port()
     profile = yaml.safe_load((src / "configs/cpu-demo.yaml").read_text())
     gateway = profile.setdefault("gateway", {})
-    gateway.update(port=port, access_log=False)
+    gateway.update(port=0, access_log=False)
     gateway.setdefault("terms", {})["database"] = str(work / f"{name}-acks.sqlite3")
     path = work / f"{name}-profile.yaml"
     path.write_text(yaml.safe_dump(profile, sort_keys=False))
-    cmd = [sys.executable, "-m", "serve", "gateway", "--profile", str(path), "--upstream", upstream]
-    log = work / f"{name}.log"
-    with log.open("wb") as out:  # cwd=src: `python -m serve` imports the arm's own tree
-        proc = subprocess.Popen(
-            procs.pinned(cmd, cpu), cwd=src, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    child, url = procs.Child(name, proc, log), f"http://127.0.0.1:{port}"
-    procs.wait_ready(child, url + "/health", timeout_s=120)
-    return child, url
+    return procs.start_gateway(name, path, upstream, cpu=cpu, log_dir=work, cwd=src)
 
 
 def rss_mib(pid: int) -> float:

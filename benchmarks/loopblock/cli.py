@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,6 @@ from benchmarks.loopblock.load import Arm, Locker, block
 from benchmarks.loopblock.report import BASELINE, LOCKED, PHASES, plan, summarize, table
 
 REPO = Path(__file__).resolve().parents[2]
-GATEWAY_LISTENING = "gateway listening on "
 ENGINE_LISTENING = "fast fake upstream on "
 
 
@@ -50,20 +48,7 @@ def start_gateway(
     arm_dir.mkdir(parents=True, exist_ok=True)
     profile = arm_dir / "profile.yaml"
     profile.write_text(yaml.safe_dump(gateway_profile(src, arm_dir, keys_file), sort_keys=False))
-    cmd = [sys.executable, "-m", "serve", "gateway", "--profile", str(profile), "--upstream", upstream]
-    log = arm_dir / "gateway.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            procs.pinned(cmd, cpu),
-            cwd=src,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    child = procs.Child(f"gateway-{name}", proc, log)
-    url = f"http://127.0.0.1:{wait_port(child, GATEWAY_LISTENING)}"
-    procs.wait_ready(child, url + "/health")
-    return child, url
+    return procs.start_gateway(f"gateway-{name}", profile, upstream, cpu=cpu, log_dir=arm_dir, cwd=src)
 
 
 def write_keys(path: Path, count: int) -> list[str]:

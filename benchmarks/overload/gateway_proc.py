@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +29,10 @@ def start(
     work: Path, name: str, base_profile: Path, engine_url: str, max_concurrent: int
 ) -> tuple[procs.Child, str]:
     """(child, base URL) once its /health answers 200; the caller stops the child with procs.stop."""
-    port = procs.free_port()
     base = yaml.safe_load(base_profile.read_text()) or {}
-    profile = gateway_profile(base, port, work / f"{name}-acks.sqlite3", max_concurrent)
+    profile = gateway_profile(base, 0, work / f"{name}-acks.sqlite3", max_concurrent)
     path = work / f"{name}-profile.yaml"
     work.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(profile, sort_keys=False))
     load_config(path)  # a bad profile fails here, naming the key, not as a gateway that never comes up
-    cmd = [sys.executable, "-m", "serve", "gateway", "--profile", str(path), "--upstream", engine_url]
-    child = procs.start(name, cmd, cpu=None, log_dir=work)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        procs.wait_ready(child, url + "/health", timeout_s=60)
-    except RuntimeError:
-        procs.stop(child)
-        raise
-    return child, url
+    return procs.start_gateway(name, path, engine_url, cpu=None, log_dir=work, timeout_s=60)

@@ -30,7 +30,8 @@ from serve.imaging.pool import ImagePool
 from testkit.ct_series import ct_series
 
 MODEL = "bench-model"
-RECEIPT_PIECE = 256 << 10  # what one socket read hands the body reader here (asyncio's and uvloop's read size)
+# What one socket read hands the body reader here (asyncio's and uvloop's read size).
+RECEIPT_PIECE = 256 << 10
 
 
 def request_body(objects: list[bytes]) -> bytes:

@@ -49,10 +49,10 @@ class Peaks:
 
 
 def start_stack(work: Path, size: int) -> tuple[list[procs.Child], str, int]:
-    engine_port, port = procs.free_port(), procs.free_port()
+    engine_port = procs.free_port()
     raw = yaml.safe_load((ROOT / "configs" / "cpu-demo.yaml").read_text())
     raw["gateway"] = {
-        "port": port,
+        "port": 0,
         "terms": {"database": str(work / "acks.sqlite3")},
         "images": {"model_input_size": size},
         "access_log": False,
@@ -77,11 +77,9 @@ def start_stack(work: Path, size: int) -> tuple[list[procs.Child], str, int]:
         log_dir=work,
     )
     upstream = f"http://127.0.0.1:{engine_port}"
-    cmd = [sys.executable, "-m", "serve", "gateway", "--profile", str(profile), "--upstream", upstream]
-    gateway = procs.start("gateway", cmd, cpu=None, log_dir=work)
     procs.wait_ready(engine, upstream + "/health", 60)
-    procs.wait_ready(gateway, f"http://127.0.0.1:{port}/health", 120)
-    return [gateway, engine], f"http://127.0.0.1:{port}", gateway.pid
+    gateway, url = procs.start_gateway("gateway", profile, upstream, cpu=None, log_dir=work)
+    return [gateway, engine], url, gateway.pid
 
 
 async def send_all(url: str, body: bytes, count: int) -> tuple[list[int | str], int]:
