@@ -65,32 +65,34 @@ class Stack:
         self,
         name: str,
         cmd: list[str],
-        port: int,
+        port: int | None,
         *,
         ready_path: str = "/health",
         expect_disclaimer: bool = False,
         env: dict[str, str] | None = None,
         timeout_s: float = 120,
     ) -> None:
-        """Start a proxy on the proxy core, wait until `ready_path` answers, and measure it from then on."""
+        """Start a proxy on the proxy core, wait until `ready_path` answers, and measure it from then on. `port`
+        None: the proxy binds a free one and logs it (our gateway), read back from its log."""
         child = self._start(name, cmd, self.proxy_cpu, env=env)
+        if port is None:
+            port = procs.wait_port(child, procs.GATEWAY_LISTENING, timeout_s)
         target = client.Target(name, f"http://127.0.0.1:{port}", expect_disclaimer=expect_disclaimer)
         procs.wait_ready(child, target.base_url + ready_path, timeout_s=timeout_s)
         self.proxies.append(Proxy(target, child))
 
     def start_gateway(self) -> None:
-        port = procs.free_port()
         cmd = [
             sys.executable,
             "-m",
             "serve",
             "gateway",
             "--profile",
-            str(self._profile(port)),
+            str(self._profile(0)),
             "--upstream",
             self.upstream,
         ]
-        self._start_proxy(OURS, cmd, port, expect_disclaimer=True)
+        self._start_proxy(OURS, cmd, None, expect_disclaimer=True)
 
     def start_bare(self) -> None:
         """A bare aiohttp.web + aiohttp-client pass-through proxy, for reference (benchmarks/capacity/bare_proxy.py)."""
