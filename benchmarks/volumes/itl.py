@@ -144,12 +144,11 @@ def main(argv: list[str] | None = None) -> None:
     model = yaml.safe_load((REPO / "configs/cpu-demo.yaml").read_text())["model"]["served_name"]
     volume = volume_body(ct_series(85, 512, seed=5).objects).replace(b'"bench-model"', f'"{model}"'.encode())
     (args.work / "volume.json").write_bytes(volume)
-    port = procs.free_port()
-    engine = [sys.executable, "-m", "testkit.fast_engine", "--port", str(port), "--chunks", "100"]
+    engine = [sys.executable, "-m", "testkit.fast_engine", "--port", "0", "--chunks", "100"]
     engine += ["--gap-ms", "20", "--model", model]
     children = [procs.start("fast-engine", engine, cpu=args.harness_cpu, log_dir=args.work)]
-    upstream = f"http://127.0.0.1:{port}"
     try:
+        upstream = f"http://127.0.0.1:{procs.wait_port(children[0], 'fast fake upstream on ')}"
         procs.wait_ready(children[0], upstream + "/health")
         gateway, url = start_gateway(REPO, "gateway", args.work, upstream, args.gateway_cpu)
         children.append(gateway)
