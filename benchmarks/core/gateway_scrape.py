@@ -1,6 +1,6 @@
 """What a run reads from the gateway's /metrics: its process (RSS, CPU, fds), its own error counters and its
-event loop's lag (serve/gateway/telemetry/loop_lag.py: how late a 100 ms timer ran, the gateway's own stall
-meter, blind to whatever else shares the machine)."""
+event loop's lag (serve/gateway/telemetry/loop_lag.py: how late a 100 ms timer ran, measured inside the
+gateway)."""
 
 from __future__ import annotations
 
