@@ -71,7 +71,7 @@ def url_room(rows: int, columns: int, size: int, fmt: str) -> int:
     touched, the file is sparse). A JPEG that would not fit comes back through the pipe instead."""
     width, height = min(columns, size), min(rows, size)
     data = 54 + (width * 3 + 3) // 4 * 4 * height if fmt == "bmp" else 2 * width * height * 3 + 1024
-    return len(b"data:image/jpeg;base64,") + 4 * -(-data // 3)
+    return len(f"data:image/{fmt};base64,") + 4 * -(-data // 3)
 
 
 def render(task: SliceTask, settings: ImageSettings) -> bytes | int:
