@@ -1,7 +1,7 @@
 """TTFT of an 85-slice CT volume on the CPU engine: sent as DICOM through the gateway vs the same slices rendered by
 the client (the gateway's own functions) and sent straight to the engine; paired, interleaved ABBA. With
-`--arms direct,direct-jpeg`: the engine's side of the slice format, the same slices straight to the engine as BMP
-(the default slice_format) vs JPEG q100 4:4:4.
+`--arms direct-bmp,direct-jpeg`: the engine's side of the slice format, the same slices straight to the engine as
+BMP vs JPEG q100 4:4:4 (the default).
 
     flock /tmp/engine.lock python -m benchmarks.volumes.ttft [--pairs 8] [--arms gateway,direct] [--out bench-results]
 
@@ -52,22 +52,27 @@ async def one(session: aiohttp.ClientSession, url: str, raw: bytes) -> dict[str,
     }
 
 
-def bodies(seed: int, profile: Profile, max_tokens: int, size: int | None = None) -> dict[str, bytes]:
-    """One fresh 85-slice series, as each arm sends it (built before the clock starts). `size`: render the direct
-    arms' slices at this model input size instead of the profile's (MedGemma's 896 leaves 512 px slices whole)."""
+# The direct arms' slice formats; None: the profile's own, as the gateway renders them.
+DIRECT_FORMATS: dict[str, str | None] = {"direct": None, "direct-bmp": "bmp", "direct-jpeg": "jpeg"}
+
+
+def body(name: str, seed: int, profile: Profile, max_tokens: int, size: int | None = None) -> bytes:
+    """One fresh 85-slice series as arm `name` sends it (built before the clock starts). `size`: render a direct
+    arm's slices at this model input size instead of the profile's (MedGemma's 896 leaves 512 px slices whole)."""
     urls = arms.dicom_urls(ct_series(profile.gateway.images.volumes.max_slices, 512, seed=seed).objects)
     model, disclaimer = profile.model.served_name, profile.gateway.disclaimer
+    if name == "gateway":
+        return arms.gateway_body(model, urls, max_tokens)
     images = profile.gateway.images
     if size is not None:
         images = images.model_copy(update={"model_input_size": size})
-    jpeg = images.model_copy(update={"volumes": images.volumes.model_copy(update={"slice_format": "jpeg"})})
-    found = {"gateway": arms.gateway_body(model, urls, max_tokens)}
-    for name, settings in (("direct", images), ("direct-jpeg", jpeg)):
-        slices = arms.rendered(urls, settings)
-        found[name] = arms.direct_body(
-            model, slices, disclaimer.text, max_tokens, thinking=disclaimer.thinking
+    fmt = DIRECT_FORMATS[name]
+    if fmt is not None:
+        images = images.model_copy(
+            update={"volumes": images.volumes.model_copy(update={"slice_format": fmt})}
         )
-    return found
+    slices = arms.rendered(urls, images)
+    return arms.direct_body(model, slices, disclaimer.text, max_tokens, thinking=disclaimer.thinking)
 
 
 async def interleaved(
@@ -86,10 +91,10 @@ async def interleaved(
             url,
         ) in urls.items():  # warm-up of each arm: worker imports and tables, the engine's first images
             seed += 1
-            await one(session, url, bodies(seed, profile, max_tokens, size)[name])
+            await one(session, url, body(name, seed, profile, max_tokens, size))
         for k, name in enumerate(arms.abba(pairs, tuple(urls))):  # type: ignore[arg-type]
             seed += 1
-            raw = bodies(seed, profile, max_tokens, size)[name]
+            raw = body(name, seed, profile, max_tokens, size)
             records.append({"pair": k // 2, "arm": name, **await one(session, urls[name], raw)})
             print(f"pair {k // 2} {name}: TTFT {records[-1]['ttft_s']:.2f} s", file=sys.stderr, flush=True)
     return records
@@ -166,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
-    parser.add_argument("--arms", default="gateway,direct", choices=["gateway,direct", "direct,direct-jpeg"])
+    parser.add_argument(
+        "--arms", default="gateway,direct", choices=["gateway,direct", "direct-bmp,direct-jpeg"]
+    )
     parser.add_argument(
         "--slice-size", type=int, help="the direct arms' model input size (default: the profile's)"
     )
@@ -182,12 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         running = stack.start(Path(work))  # the engine's URL is also the direct arm's
         try:
             profile = load_config(running.profile)
-            every = {
-                "gateway": running.gateway_url,
-                "direct": running.engine_url,
-                "direct-jpeg": running.engine_url,
-            }
-            urls = {name: every[name] for name in names}
+            urls = {name: running.gateway_url if name == "gateway" else running.engine_url for name in names}
             started = time.time()
             records = asyncio.run(interleaved(profile, urls, args.pairs, args.max_tokens, args.slice_size))
             result["wall_s"] = time.time() - started
