@@ -86,7 +86,7 @@ class VolumeSettings(Strict):
     max_body_bytes: int = Field(256 * 1024 * 1024, gt=0)
     # How each slice goes to the engine. "jpeg" (at images.jpeg_quality, 4:4:4: within 4 levels of the recipe):
     # the engine's TTFT for an 85-slice volume of 512x512 slices was 169 ms [127, 213] lower than with "bmp"
-    # (uncompressed, exact: 2.6x the bytes for vLLM's front end to take in), though BMP costs the gateway ~1.3 ms
+    # (uncompressed, exact: 2.6x the bytes for vLLM's front end to take in), though BMP costs the gateway ~1.4 ms
     # less CPU a slice (BENCHMARKS.md, "CT and MR volumes"). "bmp" where the gateway's CPU is what runs short.
     slice_format: Literal["jpeg", "bmp"] = "jpeg"
 
